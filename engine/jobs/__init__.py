@@ -1,0 +1,6 @@
+"""Job manager: a queue per device, a worker thread each, cancel, resume and live snapshots."""
+
+from engine.jobs.context import Cancelled, JobContext, LiveState
+from engine.jobs.manager import JobManager, pick_device, run_inline
+
+__all__ = ["Cancelled", "JobContext", "JobManager", "LiveState", "pick_device", "run_inline"]

@@ -1,0 +1,29 @@
+"""Shared test set-up: runs go to a temporary folder; data from ../shared/data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _runs_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path_factory.mktemp("runs")
+    monkeypatch.setenv("INVERSE_STUDIO_RUNS", str(d))
+    return d
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with the reason when it is absent."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"development data not found at {p} (present in CI and for developers only)")
+    return p
+
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -1,0 +1,1 @@
+"""Inverse Studio's Streamlit user interface (pages over the engine)."""

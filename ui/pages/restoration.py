@@ -1,0 +1,238 @@
+"""Restoration studio: corrupt or upload an image, run the Deep Image Prior, watch ES-WMV live."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+from engine.solvers.presets import PRESETS, default_preset
+from engine.workflows.restore_inputs import TASKS, prepare_inputs
+
+from engine.errors import InputError
+from engine.io.images import encode_npz, encode_png, encode_tiff16, read_image
+from engine.jobs import pick_device
+from engine.ops.corruptions import corruption_names, describe
+from engine.samples import SAMPLES, load_sample
+from ui.jobs import active_run_id, manager, set_active_run
+from ui.views.curves import curve_figure
+from ui.views.images import display_uint8
+from ui.widgets import is_active, run_header
+
+st.title("Restoration with the Deep Image Prior")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _sample(name: str, size: int | None) -> np.ndarray:
+    return load_sample(name, size)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _decode(data: bytes, name: str) -> np.ndarray:
+    return read_image(data, name)
+
+
+@st.cache_data(show_spinner="Preparing the input…", max_entries=8)
+def _prepare(image: np.ndarray, params_json: str, reference: np.ndarray | None,
+             mask: np.ndarray | None) -> tuple[dict, dict]:
+    return prepare_inputs(image, json.loads(params_json), reference=reference, mask=mask)
+
+
+def setup() -> tuple[dict, dict] | None:
+    """The sidebar: image, corruption, task, preset. Returns (arrays, params) or None."""
+    sb = st.sidebar
+    sb.header("Input")
+    source = sb.radio("Image", ["Bundled sample", "Upload"], horizontal=True, key="source")
+    reference = None
+    already_corrupted = False
+    if source == "Bundled sample":
+        name = sb.selectbox("Sample", list(SAMPLES), format_func=lambda n: f"{n} — {SAMPLES[n]}",
+                            key="sample")
+        size = sb.selectbox("Size", [64, 128, 256, 512], index=2, key="size",
+                            help="Centre crop, resized. 256² is the benchmark size.")
+        image = _sample(name, size)
+        label = name
+    else:
+        up = sb.file_uploader("Image (PNG, JPEG, TIFF, NPY, NPZ)", type=["png", "jpg", "jpeg", "tif", "tiff",
+                                                                         "npy", "npz"], key="upload")
+        if up is None:
+            st.info("Upload an image in the sidebar, or pick a bundled sample.")
+            return None
+        try:
+            image = _decode(up.getvalue(), up.name)
+        except InputError as e:
+            st.error(str(e))
+            return None
+        label = up.name.rsplit(".", 1)[0]
+        already_corrupted = sb.checkbox("This image is already corrupted", key="already")
+        if already_corrupted:
+            ref = sb.file_uploader("Clean reference (optional, same size)",
+                                   type=["png", "jpg", "jpeg", "tif", "tiff", "npy", "npz"], key="ref")
+            if ref is not None:
+                try:
+                    reference = _decode(ref.getvalue(), ref.name)
+                except InputError as e:
+                    st.error(str(e))
+                    return None
+
+    sb.header("Task")
+    task = sb.selectbox("Task", list(TASKS), format_func=lambda t: TASKS[t], key="task")
+    params: dict = {"task": task, "simulate": not already_corrupted}
+    mask = None
+    if task == "denoise" and not already_corrupted:
+        names = ["gaussian_sigma"] + [n for n in corruption_names() if n != "gaussian_sigma"]
+        corr = sb.selectbox("Corruption", names, key="corruption")
+        if corr == "gaussian_sigma":
+            sev = sb.slider("Noise σ (of 255)", 5, 75, 25, key="sigma")
+        else:
+            sev = sb.slider("Severity", 1, 5, 3, key="severity")
+        sb.caption(describe(corr, sev))
+        params.update(corrupt=corr, severity=sev)
+    elif task == "inpaint":
+        kind = sb.selectbox("Mask", ["random", "text", "blocks", "upload"], key="mask_kind")
+        params["mask_kind"] = kind
+        if kind == "random":
+            params["mask_fraction"] = sb.slider("Missing pixels", 0.1, 0.9, 0.5, 0.05, key="mask_frac")
+        if kind == "upload":
+            mf = sb.file_uploader("Mask (white = known pixel)", type=["png", "tif", "tiff", "npy"], key="mask")
+            if mf is None:
+                st.info("Upload a mask, or choose a generated one.")
+                return None
+            try:
+                mask = _decode(mf.getvalue(), mf.name)
+            except InputError as e:
+                st.error(str(e))
+                return None
+    elif task == "sr":
+        params["factor"] = sb.selectbox("Factor", [2, 4, 8], index=1, key="factor")
+    elif task == "deblur":
+        params["kernel"] = sb.selectbox("Kernel", ["gaussian", "motion"], key="kernel")
+    elif task == "jpeg":
+        params["quality"] = sb.slider("JPEG quality", 5, 50, 10, key="quality")
+
+    sb.header("Solver")
+    device = pick_device(None)
+    presets = list(PRESETS)
+    preset = sb.selectbox("Preset", presets, index=presets.index(default_preset(device)), key="preset",
+                          format_func=lambda p: f"{p} — {PRESETS[p].summary}")
+    with sb.expander("Advanced"):
+        p = PRESETS[preset]
+        params["loss"] = st.selectbox("Loss", ["mse", "l1", "huber"], key="loss")
+        params["stopping"] = st.selectbox("Early stopping", ["wmv", "emv", "none"], key="stopping",
+                                          format_func={"wmv": "ES-WMV (windowed variance)",
+                                                       "emv": "ES-EMV (exponential)", "none": "none"}.get)
+        params["window"] = st.number_input("Window W", 2, 1000, p.window, key="window")
+        params["patience"] = st.number_input("Patience P", 5, 5000, p.patience, key="patience")
+        params["max_iters"] = st.number_input("Iteration budget", 10, 20000, p.max_iters, key="max_iters")
+        params["run_to_budget"] = st.checkbox("Keep going after the stop is detected", key="to_budget")
+        params["seed"] = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+    params.update(preset=preset, device=device)
+    try:
+        arrays, params = _prepare(image, json.dumps(params, sort_keys=True), reference, mask)
+    except InputError as e:
+        st.error(str(e))
+        return None
+    params["label"] = label
+    return arrays, params
+
+
+def show_inputs(arrays: dict) -> None:
+    cols = st.columns(3)
+    cols[0].image(display_uint8(arrays["observed"]), caption="Observed (input to the solver)")
+    if "reference" in arrays:
+        cols[1].image(display_uint8(arrays["reference"]), caption="Clean reference")
+    if "mask" in arrays:
+        cols[2].image(display_uint8(arrays["mask"].astype(np.float32)), caption="Mask (white = known)")
+
+
+def draw_live(rid: str, was_active: bool) -> None:
+    """The part that redraws every half second while the run is going."""
+    mgr = manager()
+    run = mgr.store.get(rid)
+    snap = mgr.snapshot(rid)
+    if was_active and not is_active(snap["state"]):
+        st.rerun()  # the run ended: redraw the whole page with the results
+    run_header(run, snap)
+    extra = snap.get("extra", {})
+    rows = snap["history"]
+    t_star = extra.get("es_iteration")
+    params = run.spec.get("params", {})
+    m = st.columns(4)
+    m[0].metric("Iteration", f"{snap['iteration']} / {params.get('max_iters', '?')}")
+    last = rows[-1] if rows else {}
+    if last.get("psnr") is not None:
+        m[1].metric("PSNR now", f"{last['psnr']:.2f} dB")
+    if t_star:
+        m[2].metric("Detected stop t*", t_star, help="argmin of the windowed variance so far")
+    if extra.get("patience_left") is not None and params.get("stopping") != "none":
+        left = int(extra["patience_left"])
+        m[3].metric("Patience left", left)
+        st.progress(1 - left / max(1, int(params.get("patience", 1))), text="early-stopping countdown")
+    img_cols = st.columns(2)
+    img_cols[0].image(display_uint8(run.load_array("observed")), caption="Observed")
+    if snap.get("preview") is not None:
+        img_cols[1].image(display_uint8(snap["preview"]), caption=f"Reconstruction, iteration {snap['iteration']}")
+    c = st.columns(3)
+    c[0].plotly_chart(curve_figure(rows, ["loss"], "Loss", log_y=True),
+                      key="loss-chart")
+    if any(r.get("psnr") is not None for r in rows):
+        c[1].plotly_chart(curve_figure(rows, ["psnr"], "PSNR vs reference (dB)", marker=t_star),
+                          key="psnr-chart")
+    c[2].plotly_chart(curve_figure(rows, ["es_variance"], "ES variance", log_y=True, marker=t_star),
+                      key="var-chart")
+
+
+def show_results(rid: str) -> None:
+    run = manager().store.get(rid)
+    summary = run.read_json("summary.json")
+    if not summary or not run.has_array("result"):
+        return
+    st.subheader("Result")
+    res = run.load_array("result")
+    cols = st.columns(3)
+    cap = f"Output at t* = {summary.get('es_iteration')}" if run.spec["params"].get("stopping") != "none" \
+        else "Last output"
+    if summary.get("es_psnr") is not None:
+        cap += f" · {summary['es_psnr']:.2f} dB"
+    cols[0].image(display_uint8(res), caption=cap)
+    snaps = run.snapshots()
+    if snaps:
+        its = [i for i, _ in snaps]
+        pick = cols[1].select_slider("Scrub snapshots", its, value=its[-1], key=f"scrub-{rid}")
+        cols[1].image(str(dict(snaps)[pick]), caption=f"Snapshot at iteration {pick}", width=256)
+    with cols[2]:
+        facts = {k: summary.get(k) for k in ("es_iteration", "stopped_iteration", "es_psnr", "peak_psnr",
+                                             "peak_iteration", "input_psnr", "wall_seconds", "device",
+                                             "preset") if summary.get(k) is not None}
+        st.json(facts)
+    d = st.columns(5)
+    stem = run.spec.get("params", {}).get("label", "result")
+    d[0].download_button("PNG", encode_png(res), f"{stem}-restored.png", "image/png", key="dl-png")
+    d[1].download_button("16-bit TIFF", encode_tiff16(res), f"{stem}-restored.tif", "image/tiff", key="dl-tif")
+    d[2].download_button("NPZ", encode_npz(result=res), f"{stem}-restored.npz", key="dl-npz")
+    rows = run.metrics()
+    keys = ["iteration", "loss", "psnr", "ssim", "es_variance"]
+    csv = "\n".join([",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys)
+                                          for r in rows]) + "\n"
+    d[3].download_button("Metrics CSV", csv, f"{stem}-metrics.csv", "text/csv", key="dl-csv")
+    d[4].download_button("Config JSON", json.dumps(run.spec, indent=1), f"{stem}-config.json",
+                         "application/json", key="dl-json")
+
+
+prepared = setup()
+rid = active_run_id("restore")
+if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabled=prepared is None,
+                     key="run"):
+    arrays, params = prepared
+    rid = manager().submit({"kind": "restore", "params": params}, arrays=arrays, label=params["label"])
+    set_active_run(rid)
+
+if rid is None:
+    if prepared is not None:
+        show_inputs(prepared[0])
+        st.caption("Set up the input and the solver in the sidebar, then press **Run**.")
+else:
+    active = is_active(manager().snapshot(rid)["state"])
+    st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
+    if not active:
+        show_results(rid)

@@ -1,0 +1,1 @@
+"""Pure builders of figures and display images: no streamlit calls, easy to test."""
