@@ -32,8 +32,7 @@ def run_header(run: Run, snap: dict) -> None:
         if cols[1].button("Stop", key=f"stop-{run.id}", icon=":material/stop:", type="primary"):
             manager().cancel(run.id)
             st.toast("Stopping at the next step")
-    elif state in ("interrupted", "cancelled", "failed") and run.file("checkpoint.pt").exists() \
-            and not run.read_json("summary.json"):
+    elif state in ("interrupted", "cancelled", "failed") and run.file("checkpoint.pt").exists():
         if cols[1].button("Resume", key=f"resume-{run.id}", icon=":material/play_arrow:"):
             manager().resume(run.id)
             st.rerun()

@@ -123,12 +123,46 @@ def classic_skip_net(out_channels: int = 3, in_channels: int = 32) -> SkipNet:
 
 
 def light_skip_net(out_channels: int = 3, in_channels: int = 32, channels: Sequence[int] = (16,) * 5,
-                   skip: int = 4, upsample: str = "bilinear", pad: str = "reflection") -> SkipNet:
-    """A light skip net for CPUs: the classic layout with few channels per level.
+                   skip: int = 4, upsample: str = "bilinear", pad: str = "reflection",
+                   up_channels: Sequence[int] | None = None) -> SkipNet:
+    """A light skip net for CPUs: the classic layout with few channels at the fine levels.
 
     Most of the cost of the classic net is at the finest levels (256^2 and 128^2 for a
-    256^2 image), so the light net keeps the channel counts there small.
+    256^2 image), so the light net keeps the channel counts there small and spends its
+    width at the coarse levels, which cost little. ``up_channels`` (default ``channels``)
+    sets the decoder widths separately.
     """
     ch = tuple(int(c) for c in channels)
-    return SkipNet(in_channels, out_channels, down=ch, up=ch, skip=(int(skip),) * len(ch),
+    up = ch if up_channels is None else tuple(int(c) for c in up_channels)
+    return SkipNet(in_channels, out_channels, down=ch, up=up, skip=(int(skip),) * len(ch),
                    upsample=upsample, pad=pad)
+
+
+class ShuffledSkipNet(nn.Module):
+    """A skip net run at ``1/r`` of the image size, with a pixel shuffle to full size.
+
+    The skip net makes ``out_channels * r**2`` channels at low resolution and
+    ``PixelShuffle(r)`` rearranges them into the full-size image, so no convolution runs at
+    full resolution: about ``r**2`` times cheaper than the same skip net at full size. The
+    code ``z`` is ``r`` times smaller on each side (``code_scale``).
+    """
+
+    def __init__(self, in_channels: int = 32, out_channels: int = 3, channels: Sequence[int] = (16,) * 4,
+                 skip: int = 4, r: int = 2, upsample: str = "bilinear", pad: str = "reflection") -> None:
+        super().__init__()
+        ch = tuple(int(c) for c in channels)
+        self.net = SkipNet(in_channels, out_channels * r * r, down=ch, up=ch, skip=(int(skip),) * len(ch),
+                           upsample=upsample, pad=pad, sigmoid=False)
+        self.shuffle = nn.PixelShuffle(r)
+        self.r = r
+
+    @property
+    def multiple(self) -> int:
+        return self.r * self.net.multiple
+
+    @property
+    def code_scale(self) -> int:
+        return self.r
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.shuffle(self.net(z)))

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import streamlit as st
-from engine.solvers.presets import PRESETS, default_preset
+from engine.solvers.presets import PRESETS, default_preset, task_key
 from engine.workflows.restore_inputs import TASKS, prepare_inputs
 
 from engine.errors import InputError
@@ -114,16 +114,17 @@ def setup() -> tuple[dict, dict] | None:
     device = pick_device(None)
     presets = list(PRESETS)
     preset = sb.selectbox("Preset", presets, index=presets.index(default_preset(device)), key="preset",
-                          format_func=lambda p: f"{p} — {PRESETS[p].summary}")
+                          help="\n\n".join(f"**{n}**: {PRESETS[n].description}" for n in presets))
     with sb.expander("Advanced"):
         p = PRESETS[preset]
         params["loss"] = st.selectbox("Loss", ["mse", "l1", "huber"], key="loss")
         params["stopping"] = st.selectbox("Early stopping", ["wmv", "emv", "none"], key="stopping",
                                           format_func={"wmv": "ES-WMV (windowed variance)",
                                                        "emv": "ES-EMV (exponential)", "none": "none"}.get)
-        params["window"] = st.number_input("Window W", 2, 1000, p.window, key="window")
-        params["patience"] = st.number_input("Patience P", 5, 5000, p.patience, key="patience")
-        params["max_iters"] = st.number_input("Iteration budget", 10, 20000, p.max_iters, key="max_iters")
+        params["window"] = st.number_input("Window W", 2, 1000, p.window, key=f"window-{preset}")
+        params["patience"] = st.number_input("Patience P", 5, 5000, p.patience, key=f"patience-{preset}")
+        budget = p.budget(task_key(task, params.get("factor", 4)))
+        params["max_iters"] = st.number_input("Iteration budget", 10, 20000, budget, key=f"max_iters-{preset}-{task}")
         params["run_to_budget"] = st.checkbox("Keep going after the stop is detected", key="to_budget")
         params["seed"] = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
     params.update(preset=preset, device=device)

@@ -1,0 +1,1 @@
+"""Simulators that make test data with a known truth (diffraction patterns, ...)."""

@@ -1,0 +1,156 @@
+"""Domain checks: say when an X-ray lies outside what the default classifier was trained on.
+
+The default model was trained on pediatric chest X-rays (children aged 1-5, Guangzhou Women and
+Children's Medical Center; Kermany et al., Mendeley Data 2018, doi:10.17632/rscbjbr9sj.2), frontal views,
+as 224 x 224 8-bit JPEG copies. Each check returns a one-line warning; none blocks a prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    from engine.xray.display import XrayImage
+
+MODEL_INPUT_SIDE = 224
+PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})  # DR is not a DICOM code but shows up
+CHEST_WORDS = ("CHEST", "THORAX", "THORAC", "LUNG", "TORSO")
+FRONTAL_VIEWS = frozenset({"PA", "AP"})
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    """Grey-level statistics of the training images, per image, on a [0, 1] scale at model size."""
+
+    mean_mean: float  # average of the per-image mean grey level
+    mean_sd: float  # spread (standard deviation) of the per-image mean
+    std_mean: float  # average of the per-image standard deviation (contrast)
+    std_sd: float  # spread of the per-image standard deviation
+    n_images: int
+    age_range_years: tuple[float, float] = (1.0, 5.0)
+
+
+# Computed on 300 images drawn at random (Python random.Random(0).sample over the sorted file list) from
+# cxr-pneumonia/train (all 5,216 are 224 x 224 grey JPEGs; 212 of the 300 were PNEUMONIA): each image
+# converted to grey with Pillow ('L'), scaled to [0, 1]; mean and standard deviation per image, then the
+# mean and standard deviation of those over the 300. Observed ranges: means 0.254-0.710, stds 0.104-0.299.
+TRAINING_REFERENCE = ReferenceStats(
+    mean_mean=0.4799, mean_sd=0.0697, std_mean=0.2229, std_sd=0.0362, n_images=300
+)
+
+
+def image_stats(display: np.ndarray, side: int = MODEL_INPUT_SIDE) -> dict:
+    """Statistics of a displayed image ([0, 1], bone white) as the model sees it: resized to side x side.
+
+    Returns rows, cols, aspect (cols / rows) of the original, and mean and std at model size.
+    """
+    img = np.asarray(display, dtype=np.float32)
+    rows, cols = img.shape[:2]
+    small = (
+        img
+        if img.shape == (side, side)
+        else np.asarray(
+            Image.fromarray(img).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32
+        )
+    )
+    return {
+        "rows": int(rows),
+        "cols": int(cols),
+        "aspect": cols / rows,
+        "mean": float(small.mean()),
+        "std": float(small.std()),
+    }
+
+
+def domain_warnings(
+    header: dict,
+    stats: dict | None = None,
+    reference: ReferenceStats = TRAINING_REFERENCE,
+    z_limit: float = 3.0,
+    max_age_years: float = 10.0,
+) -> list[str]:
+    """Warnings when the image is outside the training domain of the default model.
+
+    Parameters
+    ----------
+    header : header facts of :class:`engine.xray.display.XrayImage` ('unknown'/None where absent).
+    stats : :func:`image_stats` of the displayed image; grey-level checks are skipped without it.
+    reference : training-set statistics.
+    z_limit : how many standard deviations from the training mean a grey-level statistic may lie.
+    max_age_years : ages above this are flagged (the training children were 1-5 years old).
+    """
+    out: list[str] = []
+    lo_age, hi_age = reference.age_range_years
+    age = header.get("patient_age_years")
+    if age is not None and age > max_age_years:
+        out.append(
+            f"patient age {age:.0f} years: the model was trained on children aged {lo_age:.0f}-{hi_age:.0f}; "
+            "its output on older patients is not validated"
+        )
+    elif age is not None and age < lo_age:
+        out.append(
+            f"patient age {age * 12:.0f} months: younger than the training children "
+            f"({lo_age:.0f}-{hi_age:.0f} years)"
+        )
+    view = str(header.get("view_position") or "unknown").upper()
+    if view == "LAT":
+        out.append("lateral view: the model was trained on frontal (PA/AP) chest X-rays only")
+    elif view not in FRONTAL_VIEWS and view != "UNKNOWN":
+        out.append(f"view position {view}: the model was trained on frontal (PA/AP) chest X-rays only")
+    modality = str(header.get("modality") or "unknown").upper()
+    if modality != "UNKNOWN" and modality not in PROJECTION_MODALITIES:
+        out.append(f"modality {modality}: the model was trained on projection radiographs (CR/DX), not this")
+    body = str(header.get("body_part") or "unknown").upper()
+    if body != "UNKNOWN" and not any(w in body for w in CHEST_WORDS):
+        out.append(f"body part {body}: the model was trained on chest X-rays only")
+    if header.get("source") in ("png", "jpeg"):
+        out.append("no DICOM header: age, view, modality and body part could not be checked")
+    if stats:
+        out.extend(_image_warnings(stats, reference, z_limit))
+    return out
+
+
+def _image_warnings(stats: dict, ref: ReferenceStats, z_limit: float) -> list[str]:
+    out = []
+    side = min(stats["rows"], stats["cols"])
+    if side < MODEL_INPUT_SIDE:
+        out.append(
+            f"image is only {stats['cols']} x {stats['rows']} pixels; the model input is "
+            f"{MODEL_INPUT_SIDE} x {MODEL_INPUT_SIDE}, so it is enlarged"
+        )
+    aspect = stats["aspect"]
+    if not 0.5 <= aspect <= 2.0:
+        out.append(
+            f"aspect ratio {aspect:.2f} (width/height): the image is squeezed to a square for the model"
+        )
+    z_mean = (stats["mean"] - ref.mean_mean) / ref.mean_sd
+    z_std = (stats["std"] - ref.std_mean) / ref.std_sd
+    if abs(z_mean) > z_limit:
+        hint = ""
+        if abs((1.0 - stats["mean"] - ref.mean_mean) / ref.mean_sd) <= z_limit:
+            hint = "; is the grey scale inverted?"
+        out.append(
+            f"mean grey level {stats['mean']:.2f} is far from the training images' "
+            f"({ref.mean_mean:.2f} ± {ref.mean_sd:.2f}): check the window{hint}"
+        )
+    if abs(z_std) > z_limit:
+        word = "low" if z_std < 0 else "high"
+        out.append(
+            f"contrast (grey-level std {stats['std']:.2f}) is {word} compared with the training images' "
+            f"({ref.std_mean:.2f} ± {ref.std_sd:.2f}): check the window"
+        )
+    return out
+
+
+def check_xray(
+    xray: XrayImage,
+    window: tuple[float, float] | None = None,
+    invert: bool = False,
+    preset: str = "Default (header)",
+) -> list[str]:
+    """Domain warnings for an :class:`~engine.xray.display.XrayImage` displayed as given."""
+    return domain_warnings(xray.header, image_stats(xray.display(window, invert, preset)))
