@@ -10,20 +10,26 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Inverse Studio", page_icon=":material/blur_on:", layout="wide")
 
-# (section, file, title, icon, url path)
-LAYOUT = [
-    ("Restore", "restoration.py", "Restoration (DIP)", ":material/auto_fix_high:", "restoration"),
-    ("Phase retrieval", "phase_retrieval.py", "Beamline CDI", ":material/blur_circular:", "phase-retrieval"),
-    ("Phase retrieval", "generalized_pr.py", "Generalized PR", ":material/school:", "generalized-pr"),
-    ("Review", "xray.py", "X-ray review", ":material/radiology:", "xray"),
-    ("Runs", "runs.py", "Runs", ":material/list:", "runs"),
-]
-
-PAGES: dict[str, list] = {}
-for section, file, title, icon, url in LAYOUT:
-    path = HERE / "pages" / file
-    if path.exists():
-        PAGES.setdefault(section, []).append(
-            st.Page(path, title=title, icon=icon, url_path=url, default=(file == "restoration.py")))
+# the page scripts live in screens/, not pages/: a pages/ folder beside the entry point
+# would switch Streamlit into its automatic multipage mode on a server's first request
+SCREENS = HERE / "screens"
+PAGES = {
+    "Restore": [
+        st.Page(SCREENS / "restoration.py", title="Restoration (DIP)", icon=":material/auto_fix_high:",
+                url_path="restoration", default=True),
+    ],
+    "Phase retrieval": [
+        st.Page(SCREENS / "phase_retrieval.py", title="Beamline CDI", icon=":material/blur_circular:",
+                url_path="phase-retrieval"),
+        st.Page(SCREENS / "generalized_pr.py", title="Generalized PR", icon=":material/school:",
+                url_path="generalized-pr"),
+    ],
+    "Review": [
+        st.Page(SCREENS / "xray.py", title="X-ray review", icon=":material/radiology:", url_path="xray"),
+    ],
+    "Runs": [
+        st.Page(SCREENS / "runs.py", title="Runs", icon=":material/list:", url_path="runs"),
+    ],
+}
 
 st.navigation(PAGES).run()

@@ -132,7 +132,8 @@ def normalize_image(arr: np.ndarray, name: str = "array") -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 4:
         arr = arr[..., :3]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3):
-        raise InputError(f"{name}: shape {arr.shape} is not an image; expected (H, W), (H, W, 3) or (3, H, W)")
+        raise InputError(f"{name}: shape {arr.shape} is not an image; "
+                         "expected (H, W), (H, W, 3) or (3, H, W)")
     h, w = arr.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise InputError(f"{name}: {h}x{w} is too small; each side needs at least {MIN_SIDE} pixels")

@@ -116,7 +116,8 @@ def prepare_inputs(image: np.ndarray, params: dict, reference: np.ndarray | None
         if kind == "gaussian":
             kernel = dg.gaussian_kernel(float(params.get("blur_sigma", 2.0)))
         elif kind == "motion":
-            kernel = dg.motion_kernel(int(params.get("motion_length", 9)), float(params.get("motion_angle", 30)))
+            kernel = dg.motion_kernel(int(params.get("motion_length", 9)),
+                                      float(params.get("motion_angle", 30)))
         else:
             raise InputError(f"unknown blur kernel {kind!r}; expected gaussian or motion")
         arrays["kernel"] = kernel

@@ -7,7 +7,9 @@ as 224 x 224 8-bit JPEG copies. Each check returns a one-line warning; none bloc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +18,21 @@ from PIL import Image
 if TYPE_CHECKING:
     from engine.xray.display import XrayImage
 
-MODEL_INPUT_SIDE = 224
+DEFAULT_MODEL_CONFIG = Path(__file__).resolve().parents[2] / "assets" / "models" / "cxr_pneumonia_resnet_small.json"
+
+
+def model_input_side(config: Path = DEFAULT_MODEL_CONFIG, fallback: int = 160) -> int:
+    """Square input side of the default classifier, read from its JSON config (``input.size``).
+
+    Read here rather than through :mod:`engine.xray.predict` so these checks do not import torch.
+    """
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["input"]["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return fallback
+
+
+MODEL_INPUT_SIDE = model_input_side()
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})  # DR is not a DICOM code but shows up
 CHEST_WORDS = ("CHEST", "THORAX", "THORAC", "LUNG", "TORSO")
 FRONTAL_VIEWS = frozenset({"PA", "AP"})

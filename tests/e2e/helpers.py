@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 
+def wait_idle(page, timeout_ms: int = 30_000) -> None:  # noqa: ANN001
+    """Wait until the app has finished its current script run (stale widgets are gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
+    page.wait_for_timeout(200)
+
+
 def select(page, label: str, option: str) -> None:  # noqa: ANN001
     """Pick ``option`` in the selectbox labelled ``label``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-    box.click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    box.scroll_into_view_if_needed()
+    opt = page.get_by_role("option", name=option, exact=True).first
+    for _ in range(3):
+        box.click()
+        try:
+            opt.wait_for(timeout=3000)
+            break
+        except PlaywrightTimeout:  # a click that first scrolls the sidebar can leave the list closed
+            continue
+    opt.click()
+    wait_idle(page)
 
 
 def fill_number(page, label: str, value: int | float) -> None:  # noqa: ANN001
@@ -15,6 +33,7 @@ def fill_number(page, label: str, value: int | float) -> None:  # noqa: ANN001
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
     box.press("Enter")
+    wait_idle(page)
 
 
 def plot_points(page, title: str) -> int:  # noqa: ANN001
@@ -22,7 +41,7 @@ def plot_points(page, title: str) -> int:  # noqa: ANN001
     return page.evaluate(
         """(title) => {
             for (const g of document.querySelectorAll('.js-plotly-plot')) {
-                const t = g.layout && g.layout.title && g.layout.title.text;
+                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<[^>]+>/g, '');
                 if (t === title && g.data && g.data.length) return g.data[0].x.length;
             }
             return 0;
@@ -34,7 +53,7 @@ def plot_has_marker(page, title: str) -> bool:  # noqa: ANN001
     return page.evaluate(
         """(title) => {
             for (const g of document.querySelectorAll('.js-plotly-plot')) {
-                const t = g.layout && g.layout.title && g.layout.title.text;
+                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<[^>]+>/g, '');
                 if (t === title) return !!(g.layout.shapes && g.layout.shapes.length);
             }
             return false;

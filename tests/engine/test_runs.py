@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
 
 import numpy as np
@@ -96,5 +97,5 @@ def test_checkpoint_with_code_is_refused(tmp_path):
             return (os.system, ("echo pwned",))
 
     torch.save({"x": Evil()}, run.path / "checkpoint.pt")
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         run.load_checkpoint()

@@ -68,7 +68,7 @@ def test_wmv_patience_counts_down():
 def test_wmv_longer_window_smooths():
     # the minimum of a noisy signal is found more reliably with a longer window
     hits = {3: 0, 30: 0}
-    for seed in range(4):
+    for seed in range(2):
         for w in hits:
             es = WMV(window=w, patience=10_000)
             for t, x in _sequence(260, seed=seed, t_min=150):
@@ -127,7 +127,7 @@ def test_wmv_no_drift_over_many_updates():
     es = WMV(window=4, patience=10 ** 6)
     g = torch.Generator().manual_seed(1)
     frames = []
-    for t in range(1, 2001):
+    for t in range(1, 601):
         x = 100.0 + torch.randn(1, 1, 8, 8, generator=g) * 1e-2
         es.update(x, t)
         frames.append(x)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "generalized_pr.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "screens" / "generalized_pr.py")
 
 
 def _qp(at: AppTest, key: str) -> str:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "restoration.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "screens" / "restoration.py")
 
 
-def _wait_done(at: AppTest, timeout: float = 90) -> str:
+def _wait_done(at: AppTest, timeout: float = 240) -> str:
     from ui.jobs import manager
 
     rid = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
@@ -24,9 +24,9 @@ def _small_fast(at: AppTest) -> AppTest:
     at.selectbox(key="size").set_value(64)
     at.selectbox(key="preset").set_value("fast-preview")
     at.run()
-    at.number_input(key="max_iters-fast-preview-denoise").set_value(60)
-    at.number_input(key="patience-fast-preview").set_value(20)
-    at.number_input(key="window-fast-preview").set_value(5)
+    at.number_input(key="max_iters").set_value(60)
+    at.number_input(key="patience").set_value(20)
+    at.number_input(key="window").set_value(5)
     return at.run()
 
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.runs import RunStore
 
-PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "runs.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "screens" / "runs.py")
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import streamlit as st
-from engine.solvers.presets import PRESETS, default_preset, task_key
-from engine.workflows.restore_inputs import TASKS, prepare_inputs
 
 from engine.errors import InputError
 from engine.io.images import encode_npz, encode_png, encode_tiff16, read_image
 from engine.jobs import pick_device
 from engine.ops.corruptions import corruption_names, describe
 from engine.samples import SAMPLES, load_sample
+from engine.solvers.presets import PRESETS, default_preset, task_key
+from engine.workflows.restore_inputs import TASKS, prepare_inputs
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
@@ -115,16 +115,20 @@ def setup() -> tuple[dict, dict] | None:
     presets = list(PRESETS)
     preset = sb.selectbox("Preset", presets, index=presets.index(default_preset(device)), key="preset",
                           help="\n\n".join(f"**{n}**: {PRESETS[n].description}" for n in presets))
+    p = PRESETS[preset]
+    tk = task_key(task, params.get("factor", 4))
+    # a new preset or task brings its own W, P and budget; edits stick until then
+    if st.session_state.get("solver_defaults_for") != (preset, tk):
+        st.session_state.update(window=p.window, patience=p.patience, max_iters=p.budget(tk),
+                                solver_defaults_for=(preset, tk))
     with sb.expander("Advanced"):
-        p = PRESETS[preset]
         params["loss"] = st.selectbox("Loss", ["mse", "l1", "huber"], key="loss")
         params["stopping"] = st.selectbox("Early stopping", ["wmv", "emv", "none"], key="stopping",
                                           format_func={"wmv": "ES-WMV (windowed variance)",
                                                        "emv": "ES-EMV (exponential)", "none": "none"}.get)
-        params["window"] = st.number_input("Window W", 2, 1000, p.window, key=f"window-{preset}")
-        params["patience"] = st.number_input("Patience P", 5, 5000, p.patience, key=f"patience-{preset}")
-        budget = p.budget(task_key(task, params.get("factor", 4)))
-        params["max_iters"] = st.number_input("Iteration budget", 10, 20000, budget, key=f"max_iters-{preset}-{task}")
+        params["window"] = st.number_input("Window W", 2, 1000, key="window")
+        params["patience"] = st.number_input("Patience P", 5, 5000, key="patience")
+        params["max_iters"] = st.number_input("Iteration budget", 10, 20000, key="max_iters")
         params["run_to_budget"] = st.checkbox("Keep going after the stop is detected", key="to_budget")
         params["seed"] = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
     params.update(preset=preset, device=device)

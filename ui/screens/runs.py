@@ -14,8 +14,9 @@ st.title("Runs")
 # which page shows which kind of run
 PAGE_OF = {"restore": "restoration", "cdi": "phase-retrieval", "gpr": "generalized-pr",
            "gpr_sweep": "generalized-pr", "xray": "xray"}
-PAGE_FILE = {"restoration": "pages/restoration.py", "phase-retrieval": "pages/phase_retrieval.py",
-             "generalized-pr": "pages/generalized_pr.py", "xray": "pages/xray.py"}
+PAGE_FILE = {"restoration": "screens/restoration.py",
+             "phase-retrieval": "screens/phase_retrieval.py",
+             "generalized-pr": "screens/generalized_pr.py", "xray": "screens/xray.py"}
 
 store = manager().store
 runs = store.list()
@@ -34,10 +35,11 @@ for r in runs:
     st_ = r.status()
     summ = r.read_json("summary.json") or {}
     created = st_.get("created")
+    params = r.spec.get("params", {})
     table.append({
         "run": r.id, "kind": r.kind, "state": st_.get("state"), "iteration": st_.get("iteration", 0),
         "created": dt.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S") if created else "",
-        "preset / recipe": r.spec.get("params", {}).get("preset") or r.spec.get("params", {}).get("recipe", ""),
+        "preset / recipe": params.get("preset") or params.get("recipe", ""),
         "t*": summ.get("es_iteration"), "PSNR at t*": summ.get("es_psnr"),
         "wall s": summ.get("wall_seconds"), "message": st_.get("message", ""),
     })

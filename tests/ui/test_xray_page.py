@@ -1,0 +1,187 @@
+"""AppTest of the X-ray review page: sample, viewer controls, saliency, sanity check, uploads, batch."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "screens" / "xray.py")
+PATIENT = {"PatientName": "Doe^Jane", "PatientID": "MRN4711235", "PatientBirthDate": "20210314",
+           "InstitutionName": "Saint Example Hospital", "AccessionNumber": "ACC99812"}
+
+
+def chest_dicom(side: int = 256, age: str = "004Y", seed: int = 0) -> bytes:
+    """A small chest-like DX DICOM (bright mediastinum and ribs, dark lungs) with patient identifiers."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+    y, x = np.mgrid[0:side, 0:side] / side
+    lungs = np.exp(-(((x - 0.3) / 0.14) ** 2 + ((y - 0.5) / 0.3) ** 2)) + \
+        np.exp(-(((x - 0.7) / 0.14) ** 2 + ((y - 0.5) / 0.3) ** 2))
+    ribs = 0.15 * (np.sin(y * 40) > 0.6)
+    img = 0.75 - 0.5 * lungs + ribs + 0.02 * np.random.default_rng(seed).standard_normal((side, side))
+    pixels = np.clip(img * 4095, 0, 4095).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("chest.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    for k, v in PATIENT.items():
+        setattr(ds, k, v)
+    ds.PatientAge, ds.StudyDate = age, "20250101"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.ViewPosition, ds.BodyPartExamined = "DX", "PA", "CHEST"
+    ds.ImagerPixelSpacing = [0.5, 0.5]
+    ds.Rows = ds.Columns = side
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _sample_available() -> bool:
+    try:
+        from pydicom.data import get_testdata_file
+
+        return bool(get_testdata_file("RG1_J2KI.dcm", download=False))
+    except Exception:
+        return False
+
+
+needs_sample = pytest.mark.skipif(not _sample_available(), reason="pydicom-data (test extra) not installed")
+
+
+def _open() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=60).run()
+
+
+def _with_sample() -> AppTest:
+    return _open().checkbox(key="sample").check().run()
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _image_urls(at: AppTest) -> list[str]:
+    return [i.url for img in at.get("image") for i in img.proto.imgs]
+
+
+def test_page_opens_with_a_hint():
+    at = _open()
+    assert not at.exception
+    assert any("Try a sample" in i.value for i in at.info)
+
+
+@needs_sample
+def test_sample_shows_calibrated_score_and_domain_warning():
+    at = _with_sample()
+    assert not at.exception
+    p = float(_metric(at, "Calibrated P(pneumonia)"))
+    assert 0.0 <= p <= 1.0
+    assert any(m.value.startswith("Prediction:") and ("PNEUMONIA" in m.value or "NORMAL" in m.value)
+               for m in at.markdown)
+    warning = " ".join(w.value for w in at.warning)
+    assert "training domain" in warning and "age 64" in warning  # the adult CR is flagged
+    assert any("adult" in c.value for c in at.sidebar.caption)
+    assert any("threshold 0.185" in c.value and "sensitivity 0.979" in c.value for c in at.caption)
+    assert any("not given" in m.value for m in at.markdown)  # PixelSpacing [0, 0]: no millimetres
+
+
+@needs_sample
+def test_window_preset_invert_and_zoom_rerender():
+    at = _with_sample()
+    first = _image_urls(at)
+    at.selectbox(key="preset").set_value("Lung").run()
+    lung = _image_urls(at)
+    at.checkbox(key="invert").check()
+    at.select_slider(key="zoom").set_value(4.0).run()
+    inverted = _image_urls(at)
+    assert not at.exception and len({first[0], lung[0], inverted[0]}) == 3
+    assert "4x zoom" in at.get("image")[0].proto.imgs[0].caption
+    at.selectbox(key="preset").set_value("Custom (sliders)").run()
+    assert not at.exception
+    assert {s.label for s in at.sidebar.slider} >= {"Center (level)", "Width", "Pan left-right"}
+
+
+@needs_sample
+def test_saliency_method_target_and_layout_switch():
+    at = _with_sample()
+    heads = lambda: [h.value for h in at.subheader] + [  # noqa: E731
+        json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any("10x10 feature map" in t for t in heads())  # Grad-CAM grid at its true resolution
+    at.selectbox(key="method").set_value("occlusion")
+    at.selectbox(key="target").set_value("NORMAL").run()
+    assert not at.exception
+    assert any("occluded patches" in t for t in heads()) and "Target class NORMAL" in heads()
+    at.radio(key="layout").set_value("Side by side").run()
+    assert len(at.get("image")) == 2
+    at.checkbox(key="overlay").uncheck().run()
+    assert not at.exception and len(at.get("image")) == 1 and not at.get("plotly_chart")
+
+
+@needs_sample
+def test_sanity_check_shows_rank_correlation():
+    at = _with_sample()
+    at.button(key="sanity").click().run()
+    assert not at.exception
+    rho = float(_metric(at, "Rank correlation"))
+    assert -1.0 <= rho <= 1.0
+    report = json.loads(at.session_state["xray_report"])
+    assert report["extra"]["sanity_check_spearman"] == pytest.approx(rho, abs=0.01)
+
+
+def test_uploaded_dicom_report_has_no_patient_identifiers():
+    at = _open()
+    at.sidebar.file_uploader[0].upload("Doe_Jane.dcm", chest_dicom()).run()
+    assert not at.exception and not at.error
+    assert 0.0 <= float(_metric(at, "Calibrated P(pneumonia)")) <= 1.0
+    assert any("ImagerPixelSpacing" in m.value and "0.500 x 0.500 mm" in m.value for m in at.markdown)
+    text = at.session_state["xray_report"]
+    report = json.loads(text)
+    assert report["model"]["name"] == "cxr_pneumonia_resnet_small" and report["saliency"]["method"] == "gradcam"
+    assert report["score"]["threshold"] == pytest.approx(0.18487)
+    for value in [*PATIENT.values(), "Doe", "Jane", "2021", "Doe_Jane"]:
+        assert value.lower() not in text.lower(), value
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["De-identified PNG", "Report JSON"]
+
+
+def test_bad_upload_shows_one_line_error():
+    at = _open()
+    at.sidebar.file_uploader[0].upload("notes.dcm", b"this is not an image").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "\n" not in at.error[0].value and "notes.dcm" in at.error[0].value
+
+
+def test_batch_of_uploads_runs_as_a_job():
+    from ui.jobs import manager
+
+    at = _open()
+    up = at.sidebar.file_uploader[0]
+    up.set_value([("a.dcm", chest_dicom(seed=1), "application/dicom"),
+                  ("b.dcm", chest_dicom(age="040Y", seed=2), "application/dicom")]).run()
+    assert not at.exception
+    at.button(key="batch").click().run()
+    rid = at.query_params["run"]
+    rid = rid[0] if isinstance(rid, list) else rid
+    assert manager().wait(rid, 30) == "done"
+    run = manager().store.get(rid)
+    spec = json.dumps(run.spec)
+    assert "Doe" not in spec and "MRN4711235" not in spec and "a.dcm" not in spec
+    rows = run.metrics()
+    assert [r["done"] for r in rows] == [1, 2] and all(0 <= r["probability"] <= 1 for r in rows)
+    results = run.read_json("summary.json")["results"]
+    assert any("age 40" in w for w in results[1]["warnings"])
+    at.run()
+    assert not at.exception and at.dataframe
+    # the interactive view of the first image gives the batch's probability
+    assert float(_metric(at, "Calibrated P(pneumonia)")) == pytest.approx(results[0]["probability"], abs=6e-4)
