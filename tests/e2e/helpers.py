@@ -39,9 +39,9 @@ def fill_number(page, label: str, value: int | float) -> None:  # noqa: ANN001
 def plot_points(page, title: str) -> int:  # noqa: ANN001
     """Number of x values of the first trace of the plotly chart titled ``title`` (0 if absent)."""
     return page.evaluate(
-        """(title) => {
+        r"""(title) => {
             for (const g of document.querySelectorAll('.js-plotly-plot')) {
-                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<[^>]+>/g, '');
+                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<\/?b>/g, '');
                 if (t === title && g.data && g.data.length) return g.data[0].x.length;
             }
             return 0;
@@ -51,9 +51,9 @@ def plot_points(page, title: str) -> int:  # noqa: ANN001
 def plot_has_marker(page, title: str) -> bool:  # noqa: ANN001
     """Whether the plotly chart titled ``title`` has a vertical marker (shape)."""
     return page.evaluate(
-        """(title) => {
+        r"""(title) => {
             for (const g of document.querySelectorAll('.js-plotly-plot')) {
-                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<[^>]+>/g, '');
+                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<\/?b>/g, '');
                 if (t === title) return !!(g.layout.shapes && g.layout.shapes.length);
             }
             return false;
