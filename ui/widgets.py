@@ -40,3 +40,18 @@ def run_header(run: Run, snap: dict) -> None:
                       help="Back to the setup; the run stays in the Runs page"):
         set_active_run(None)
         st.rerun()
+
+
+def live_header(rid: str, was_active: bool) -> tuple[Run, dict]:
+    """Start of every live panel: the run, its snapshot and the header line.
+
+    When the run was active at the last full redraw and has ended since, rerun the whole page
+    so it shows the results.
+    """
+    mgr = manager()
+    run = mgr.store.get(rid)
+    snap = mgr.snapshot(rid)
+    if was_active and not is_active(snap["state"]):
+        st.rerun()
+    run_header(run, snap)
+    return run, snap

@@ -7,6 +7,9 @@ stage's 10x10 feature map is the Grad-CAM grid. No ReLU is in-place, so hooks on
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -106,3 +109,12 @@ def build_model(config: dict) -> CXRNet:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file (the model card records it for the weights)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -29,7 +29,10 @@ from torch import nn
 from engine.errors import InputError
 from engine.xray import saliency as sal
 from engine.xray.data import resize
-from engine.xray.model import build_model
+from engine.xray.model import (
+    build_model,
+    sha256_file,
+)
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 DEFAULT_MODEL = MODELS_DIR / "cxr_pneumonia_resnet_small.json"
@@ -44,15 +47,6 @@ _DEFAULT_SPEC = {
 }
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Classifier:

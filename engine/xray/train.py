@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 
 from engine.xray import calibration as cal
 from engine.xray.data import LABELS, list_dataset, load_uint8, split_by_patient
-from engine.xray.model import build_model, count_parameters
+from engine.xray.model import build_model, count_parameters, sha256_file
 
 MODEL_NAME = "cxr_pneumonia_resnet_small"
 VERSION = "1.0"
@@ -98,13 +97,6 @@ def predict_logits(
     return torch.cat(out).numpy()
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_avg() -> list[float] | None:

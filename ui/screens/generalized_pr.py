@@ -17,7 +17,7 @@ from engine.teaching import fourier_symmetries, landscape_n2
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import is_active, run_header
+from ui.widgets import is_active, live_header
 
 st.title("Generalized phase retrieval")
 st.caption("Recover x from y_k = |a_k* x|² (Gaussian or coded-diffraction a_k), up to a global phase. "
@@ -82,12 +82,7 @@ def reconstruct_setup() -> dict:
 
 
 def draw_reconstruct_live(rid: str, was_active: bool) -> None:
-    mgr = manager()
-    run = mgr.store.get(rid)
-    snap = mgr.snapshot(rid)
-    if was_active and not is_active(snap["state"]):
-        st.rerun()
-    run_header(run, snap)
+    run, snap = live_header(rid, was_active)
     rows = snap["history"]
     last = rows[-1] if rows else {}
     params = run.spec.get("params", {})

@@ -18,7 +18,7 @@ from engine.workflows.cdi import amplitude_image, complex_to_rgb, phase_image
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import is_active, run_header
+from ui.widgets import is_active, live_header
 
 st.title("Beamline CDI: Fourier phase retrieval")
 st.caption("Recover a complex object x from its diffraction pattern |F x|², up to a translation, the "
@@ -144,12 +144,7 @@ def show_pattern(arrays: dict) -> None:
 
 def draw_live(rid: str, was_active: bool) -> None:
     """Redrawn every half second while the run goes: preview, likelihood curves, per-start LLK."""
-    mgr = manager()
-    run = mgr.store.get(rid)
-    snap = mgr.snapshot(rid)
-    if was_active and not is_active(snap["state"]):
-        st.rerun()
-    run_header(run, snap)
+    run, snap = live_header(rid, was_active)
     extra = snap.get("extra", {})
     rows = snap["history"]
     last = rows[-1] if rows else {}

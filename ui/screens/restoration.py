@@ -17,7 +17,7 @@ from engine.workflows.restore_inputs import TASKS, prepare_inputs
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import is_active, run_header
+from ui.widgets import is_active, live_header
 
 st.title("Restoration with the Deep Image Prior")
 
@@ -152,12 +152,7 @@ def show_inputs(arrays: dict) -> None:
 
 def draw_live(rid: str, was_active: bool) -> None:
     """The part that redraws every half second while the run is going."""
-    mgr = manager()
-    run = mgr.store.get(rid)
-    snap = mgr.snapshot(rid)
-    if was_active and not is_active(snap["state"]):
-        st.rerun()  # the run ended: redraw the whole page with the results
-    run_header(run, snap)
+    run, snap = live_header(rid, was_active)
     extra = snap.get("extra", {})
     rows = snap["history"]
     t_star = extra.get("es_iteration")

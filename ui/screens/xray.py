@@ -20,7 +20,7 @@ from engine.xray.domain import domain_warnings, image_stats
 from engine.xray.predict import DEFAULT_MODEL, Classifier
 from engine.xray.saliency import METHODS, SaliencyMap, SanityResult
 from ui.jobs import active_run_id, manager, set_active_run
-from ui.widgets import is_active, run_header
+from ui.widgets import is_active, live_header
 
 SAMPLE_FILE = "RG1_J2KI.dcm"
 SAMPLE_NAME = "Sample: adult chest CR (pydicom RG1_J2KI.dcm)"
@@ -371,12 +371,7 @@ def export(item: dict, state: dict, smap: SaliencyMap | None, opts: dict, window
 
 # ------------------------------------------------------------------------------------------- batch
 def draw_live(rid: str, was_active: bool, names: list[str]) -> None:
-    mgr = manager()
-    run = mgr.store.get(rid)
-    snap = mgr.snapshot(rid)
-    if was_active and not is_active(snap["state"]):
-        st.rerun()
-    run_header(run, snap)
+    run, snap = live_header(rid, was_active)
     total = len(run.spec.get("params", {}).get("images", [])) or 1
     done = snap["iteration"]
     st.progress(min(1.0, done / total), text=f"{done} of {total} images")
