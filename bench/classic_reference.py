@@ -22,8 +22,8 @@ import time
 import numpy as np
 import torch
 
-from engine.priors.skip import classic_skip_net
-from engine.samples import load_sample
+from engine.dip.priors.skip import classic_skip_net
+from engine.dip.samples import load_sample
 
 
 def main() -> None:

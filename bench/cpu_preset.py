@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 
-from engine.metrics.image import psnr
-from engine.ops.degrade import add_noise, to_tensor
-from engine.samples import load_sample
-from engine.solvers.dip import DIPSolver
-from engine.solvers.presets import get_preset
+from engine.core.metrics import psnr
+from engine.dip.operators import add_noise, to_tensor
+from engine.dip.samples import load_sample
+from engine.dip.solver import DIPSolver
+from engine.dip.presets import get_preset
 
 RESULTS = Path(__file__).parent / "results"
 # the figure for the classic recipe on three classic 256^2 images; context only
@@ -87,8 +87,8 @@ def run_one(image: str, preset: str, overrides: dict, seed: int = 0, sigma: floa
         st = s.step()
         solver_wall += time.perf_counter() - t0
         it = st["iteration"]
-        q = psnr(st["output"], ref)
-        qr = psnr(st["raw"], ref) if p.ema > 0 else q
+        q = psnr(ref, st["output"])
+        qr = psnr(ref, st["raw"]) if p.ema > 0 else q
         if q > best:
             best, best_it = q, it
         best_raw = max(best_raw, qr)
@@ -103,10 +103,10 @@ def run_one(image: str, preset: str, overrides: dict, seed: int = 0, sigma: floa
     cpu = time.process_time() - cpu0
     total_wall = time.perf_counter() - setup
     out = s.output("best")
-    final = psnr(out, clean)
+    final = psnr(clean, out)
     return {
         "image": image, "preset": preset, "overrides": overrides, "seed": seed, "sigma": sigma, "size": size,
-        "input_psnr": round(psnr(noisy, clean), 3),
+        "input_psnr": round(psnr(clean, noisy), 3),
         "es_iteration": s.es.best_iteration if s.es else None, "stopped_iteration": s.iteration,
         "es_fired": s.es_fired, "es_fired_at": fired, "es_psnr": round(final, 3),
         "es_psnr_check": None if es_psnr is None else round(es_psnr, 3),

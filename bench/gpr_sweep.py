@@ -4,7 +4,7 @@ Target: the best algorithm reaches >= 95% success (relative error modulo global 
 m/n = 3; Wirtinger flow with spectral initialisation is recorded at m/n = 3 and 4.5 for comparison.
 Every algorithm runs with its paper's initialiser; ``alg:optimal`` rows use the Mondelli-Montanari
 preprocessed spectral initialiser instead. Iteration budgets: each algorithm's default (GS 2000,
-the others 2500; see :data:`engine.solvers.gpr.ALGORITHMS`) unless ``--iters``; runs stop early
+the others 2500; see :data:`engine.gpr.algorithms.ALGORITHMS`) unless ``--iters``; runs stop early
 once every trial's relative step is below 1e-12.
 
 Usage::
@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from engine.gpr_cli import machine_info
-from engine.solvers.gpr_sweep import parse_algorithms, parse_ratios, phase_transition
+from engine.cli.gpr import machine_info
+from engine.gpr.sweep import parse_algorithms, parse_ratios, phase_transition
 
 ALGS = "wf,twf,rwf,af,taf,gs,taf:optimal,gs:optimal,rwf:optimal"
 

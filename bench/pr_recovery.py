@@ -21,11 +21,11 @@ import time
 
 import torch
 
-from engine.metrics.registration import register
-from engine.samples import load_sample
-from engine.sim.cdi import simulate_pattern
-from engine.solvers.cdi import DEFAULT_RECIPE
-from engine.workflows.cdi import reconstruct
+from engine.cdi.registration import register
+from engine.dip.samples import load_sample
+from engine.cdi.simulate import simulate_pattern
+from engine.cdi.solver import DEFAULT_RECIPE
+from engine.cdi.workflow import reconstruct
 
 
 def machine() -> dict:

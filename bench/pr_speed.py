@@ -20,8 +20,8 @@ import time
 import numpy as np
 import torch
 
-from engine.sim.cdi import simulate_pattern
-from engine.solvers.cdi import CDISolver
+from engine.cdi.simulate import simulate_pattern
+from engine.cdi.solver import CDISolver
 
 
 def numpy_hio(intensity: np.ndarray, mask: np.ndarray, support: np.ndarray, iters: int, beta: float = 0.9,

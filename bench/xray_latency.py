@@ -117,7 +117,7 @@ def main() -> None:
         "images_per_minute": round(len(small) / dt_s * 60),
     }
     if a.dir:
-        from engine.xray_cli import _collect, read_grey
+        from engine.cli.xray import _collect, read_grey
 
         files = _collect([a.dir])[: a.dir_images]
         t = time.perf_counter()

@@ -16,30 +16,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.core.errors import InputError
 from engine.jobs.context import Cancelled, JobContext, LiveState
 from engine.runs.store import TERMINAL, Run, RunStore
-from engine.workflows import get_workflow
+from engine.jobs.registry import get_workflow
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(requested: str | None = None) -> str:
-    """``cuda`` when present (or asked for and present), else ``cpu``.
-
-    Raises :class:`InputError` when CUDA is asked for explicitly and there is none.
-    """
-    import torch
-
-    if requested in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cpu":
-        return "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
-        return requested
-    raise InputError(f"unknown device {requested!r}; expected cpu or cuda")
 
 
 def torch_threads() -> int:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.core.errors import InputError
 
 ENV_VAR = "INVERSE_STUDIO_RUNS"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")

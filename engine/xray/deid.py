@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 import numpy as np
 from PIL import Image
 
-from engine.io.dicom import PHI_KEYWORDS
+from engine.xray.dicom import PHI_KEYWORDS
 
 REPORT_SCHEMA = "inverse-studio/xray-report/1"
 REMOVED = "[removed]"

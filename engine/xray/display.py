@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.io.dicom import MAX_FILE_BYTES, MAX_PIXELS, DicomImage, is_dicom, parse, read_bytes
-from engine.io.dicom import decode as decode_dicom
-from engine.io.xray_images import is_raster, read_raster
+from engine.core.errors import InputError
+from engine.xray.dicom import MAX_FILE_BYTES, MAX_PIXELS, DicomImage, is_dicom, parse, read_bytes
+from engine.xray.dicom import decode as decode_dicom
+from engine.xray.raster import is_raster, read_raster
 
 DEFAULT = "Default (header)"
 AUTO = "Auto (percentile 0.5-99.5)"
@@ -75,7 +75,7 @@ class XrayImage:
     Attributes
     ----------
     pixels : (rows, cols) float32 modality values (grey; not inverted, not windowed).
-    header : facts (see :func:`engine.io.dicom.header_facts`): modality, view_position, body_part, rows,
+    header : facts (see :func:`engine.xray.dicom.header_facts`): modality, view_position, body_part, rows,
         cols, bits_stored, photometric, pixel_spacing_mm + pixel_spacing_source, patient_age_years,
         manufacturer, ...; 'unknown' or None where the file does not say. No identifiers.
     warnings : one-line messages from reading (frames dropped, colour converted, spacing invalid, ...).
@@ -213,8 +213,8 @@ def read_xray(
     Raises
     ------
     InputError
-        With a one-line reason (see :func:`engine.io.dicom.read_dicom` and
-        :func:`engine.io.xray_images.read_raster`).
+        With a one-line reason (see :func:`engine.xray.dicom.read_dicom` and
+        :func:`engine.xray.raster.read_raster`).
     """
     label = f"{name}: " if name else ""
     try:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.errors import InputError
+from engine.core.errors import InputError
 from engine.xray import saliency as sal
 from engine.xray.data import resize
 from engine.xray.model import (

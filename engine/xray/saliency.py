@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from engine.errors import InputError
+from engine.core.errors import InputError
 
 METHODS: dict[str, str] = {
     "gradcam": "Grad-CAM",

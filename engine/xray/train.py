@@ -4,7 +4,7 @@ Reproduce the committed weights with::
 
     nice -n 5 inverse-studio xray train --data ../shared/data/cxr-pneumonia/train --out assets/models
 
-(``python -m engine.xray_cli train ...`` does the same). Steps: list ``DATA/{NORMAL,PNEUMONIA}``,
+(``python -m engine.cli.xray train ...`` does the same). Steps: list ``DATA/{NORMAL,PNEUMONIA}``,
 split 15% of the *patients* of each class off for validation (seeded), decode every image once into
 a uint8 tensor, train with class-weighted cross-entropy and on-the-fly augmentation, fit a
 temperature on the validation logits, pick the Youden threshold, compute metrics with patient-level

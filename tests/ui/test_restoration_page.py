@@ -59,8 +59,8 @@ def test_upload_that_is_not_an_image_is_refused():
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.radio(key="source").set_value("Upload").run()
     # AppTest cannot drive file_uploader; check the decoder the page uses with the same bytes
-    from engine.errors import InputError
-    from engine.io.images import read_image
+    from engine.core.errors import InputError
+    from engine.core.imageio import read_image
 
     with pytest.raises(InputError, match="not a readable image"):
         read_image(b"GIF89a-not-really", "photo.png")

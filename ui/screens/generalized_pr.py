@@ -9,11 +9,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine.errors import InputError
-from engine.ops.measurements import MODELS
-from engine.samples import SAMPLES, load_sample
-from engine.solvers.gpr import ALGORITHMS, INITIALIZERS
-from engine.teaching import fourier_symmetries, landscape_n2
+from engine.core.errors import InputError
+from engine.gpr.measurements import MODELS
+from engine.dip.samples import SAMPLES, load_sample
+from engine.gpr.algorithms import ALGORITHMS, INITIALIZERS
+from engine.gpr.teaching import fourier_symmetries, landscape_n2
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
@@ -225,7 +225,7 @@ def sweep_tab() -> None:
                                                 "algorithms": algs, "tol": tol, "seed": seed,
                                                 "iters": iters or None}}
         try:
-            from engine.solvers.gpr_sweep import check_sweep, parse_ratios
+            from engine.gpr.sweep import check_sweep, parse_ratios
 
             check_sweep(n, parse_ratios(ratios), trials, model)
             sid = manager().submit(spec, label=f"sweep-{model}")

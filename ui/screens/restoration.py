@@ -7,13 +7,13 @@ import json
 import numpy as np
 import streamlit as st
 
-from engine.errors import InputError
-from engine.io.images import encode_npz, encode_png, encode_tiff16, read_image
-from engine.jobs import pick_device
-from engine.ops.corruptions import corruption_names, describe
-from engine.samples import SAMPLES, load_sample
-from engine.solvers.presets import PRESETS, default_preset, task_key
-from engine.workflows.restore_inputs import TASKS, prepare_inputs
+from engine.core.errors import InputError
+from engine.core.imageio import encode_npz, encode_png, encode_tiff16, read_image
+from engine.core.device import pick_device
+from engine.dip.corruptions import corruption_names, describe
+from engine.dip.samples import SAMPLES, load_sample
+from engine.dip.presets import PRESETS, default_preset, task_key
+from engine.dip.inputs import TASKS, prepare_inputs
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8

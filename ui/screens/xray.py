@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from engine.errors import InputError
-from engine.workflows import xray as wf
+from engine.core.errors import InputError
+from engine.xray import workflow as wf
 from engine.xray.deid import export_png
 from engine.xray.display import FULL, PRESETS, XrayImage, read_xray
 from engine.xray.domain import domain_warnings, image_stats

@@ -1,0 +1,24 @@
+"""Which function runs a job of each kind: ``run(ctx: JobContext) -> dict`` (the summary), one per domain."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+#: job kind -> ``"module"`` (its ``run``) or ``"module:function"``
+WORKFLOWS: dict[str, str] = {
+    "restore": "engine.dip.workflow",
+    "cdi": "engine.cdi.workflow",
+    "gpr": "engine.gpr.workflow",
+    "gpr_sweep": "engine.gpr.workflow:run_sweep",
+    "xray": "engine.xray.workflow",
+}
+
+
+def get_workflow(kind: str) -> Callable[[Any], dict]:
+    """The ``run`` function of a workflow kind."""
+    if kind not in WORKFLOWS:
+        raise ValueError(f"unknown workflow {kind!r}; expected one of {', '.join(WORKFLOWS)}")
+    module, _, func = WORKFLOWS[kind].partition(":")
+    return getattr(importlib.import_module(module), func or "run")

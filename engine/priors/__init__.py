@@ -1,6 +1,0 @@
-"""Image priors: networks that a Deep Image Prior fits (classic skip net, light CPU nets, deep decoder)."""
-
-from engine.priors.deep_decoder import DeepDecoder
-from engine.priors.skip import ShuffledSkipNet, SkipNet, classic_skip_net, light_skip_net
-
-__all__ = ["DeepDecoder", "ShuffledSkipNet", "SkipNet", "classic_skip_net", "light_skip_net"]

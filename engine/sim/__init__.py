@@ -1,1 +1,0 @@
-"""Simulators that make test data with a known truth (diffraction patterns, ...)."""
