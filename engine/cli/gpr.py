@@ -10,23 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+from engine.cli.common import add_device_argument, add_subparser, resolve_device
 from engine.core.errors import InputError
 from engine.gpr.measurements import MODELS
 
-PROG = "inverse-studio gpr-sweep"
 
 
-class _ArgError(Exception):
-    """argparse's complaint, reported as one line instead of usage + exit."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # noqa: D401 - argparse hook
-        raise _ArgError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Success rate of generalized phase retrieval against m/n "
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = add_subparser(subparsers, "gpr-sweep", help="phase-transition sweep of generalized phase retrieval",
+                      description="Success rate of generalized phase retrieval against m/n "
                 "(success: relative error modulo global phase < tol).")
     p.add_argument("--n", type=int, required=True, help="signal length")
     p.add_argument("--ratios", required=True, help="comma-separated m/n values, e.g. 2,2.5,3 "
@@ -39,11 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iters", type=int, default=None, help="iteration budget (default: per algorithm)")
     p.add_argument("--noise", type=float, default=0.0, help="relative noise on the intensities")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda falls back to cpu)")
+    add_device_argument(p)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", required=True, help="output JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    return p
+    p.set_defaults(func=run)
 
 
 def machine_info() -> dict:
@@ -67,57 +59,41 @@ def machine_info() -> dict:
     return info
 
 
-def main(argv: list[str]) -> int:
-    """Run the sweep; 0 on success, 2 for bad arguments (one line on stderr)."""
-    try:
-        args = _parser().parse_args(argv)
-    except _ArgError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
-    try:
-        import torch
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep and write the report; bad input raises :class:`InputError`."""
+    import torch
 
-        from engine.core.device import pick_device
-        from engine.gpr.sweep import check_sweep, parse_algorithms, parse_ratios, phase_transition
+    from engine.gpr.sweep import check_sweep, parse_algorithms, parse_ratios, phase_transition
 
-        algorithms = parse_algorithms(args.algorithms)
-        ratios = parse_ratios(args.ratios)
-        check_sweep(args.n, ratios, args.trials, args.model)
-        if not args.tol > 0:
-            raise InputError(f"--tol must be positive; got {args.tol}")
-        if args.iters is not None and args.iters < 1:
-            raise InputError(f"--iters must be at least 1; got {args.iters}")
-        if args.noise < 0:
-            raise InputError(f"--noise must be >= 0; got {args.noise}")
-        out = Path(args.out)
-        if out.is_dir() or not out.parent.exists():
-            raise InputError(f"--out must be a file in an existing folder; got {args.out}")
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        device = pick_device(args.device)
+    algorithms = parse_algorithms(args.algorithms)
+    ratios = parse_ratios(args.ratios)
+    check_sweep(args.n, ratios, args.trials, args.model)
+    if not args.tol > 0:
+        raise InputError(f"--tol must be positive; got {args.tol}")
+    if args.iters is not None and args.iters < 1:
+        raise InputError(f"--iters must be at least 1; got {args.iters}")
+    if args.noise < 0:
+        raise InputError(f"--noise must be >= 0; got {args.noise}")
+    out = Path(args.out)
+    if out.is_dir() or not out.parent.exists():
+        raise InputError(f"--out must be a file in an existing folder; got {args.out}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args)
 
-        def progress(cell, cells) -> None:
-            if not args.quiet:
-                print(f"{cell.algorithm:>16} m/n={cell.ratio:g}: success {cell.success:.2f} "
-                      f"({cell.iterations} it, {cell.seconds:.1f} s)", file=sys.stderr)
+    def progress(cell, cells) -> None:
+        if not args.quiet:
+            print(f"{cell.algorithm:>16} m/n={cell.ratio:g}: success {cell.success:.2f} "
+                  f"({cell.iterations} it, {cell.seconds:.1f} s)", file=sys.stderr)
 
-        load_before = machine_info()
-        t0 = time.time()
-        report = phase_transition(args.n, ratios, args.trials, args.model, algorithms, tol=args.tol,
-                                  seed=args.seed, iters=args.iters, noise=args.noise, device=device,
-                                  on_cell=progress)
-        report.update(noise=args.noise, device=str(device), started=round(t0, 3),
-                      machine=load_before, loadavg_after=machine_info().get("loadavg_1_5_15"))
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
-        os.replace(tmp, out)
-    except InputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+    load_before = machine_info()
+    t0 = time.time()
+    report = phase_transition(args.n, ratios, args.trials, args.model, algorithms, tol=args.tol,
+                              seed=args.seed, iters=args.iters, noise=args.noise, device=device,
+                              on_cell=progress)
+    report.update(noise=args.noise, device=str(device), started=round(t0, 3),
+                  machine=load_before, loadavg_after=machine_info().get("loadavg_1_5_15"))
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    os.replace(tmp, out)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -8,186 +8,90 @@ runs       list the runs in the run store
 pr         Fourier phase retrieval of a diffraction pattern (CDI)
 gpr-sweep  phase-transition sweep of generalized phase retrieval
 xray       chest X-ray prediction and the classifier's training
+
+One error policy for all of them: bad input (an :class:`~engine.core.errors.InputError`, including a
+command line that does not parse) exits with status 2 and one line on stderr; a bug or a resource
+problem exits with status 1 and one line that names a log file holding the traceback; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
+import importlib
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
+from engine.cli.common import PROG, Parser, UsageError
 from engine.core.errors import InputError
 
-# subcommands implemented in their own modules take the rest of argv
-DELEGATED = {"pr": "engine.cli.pr", "gpr-sweep": "engine.cli.gpr", "xray": "engine.cli.xray"}
+#: subcommand modules, in the order ``--help`` lists them; each has ``register(subparsers)``
+MODULES = ("app", "restore", "runs", "pr", "gpr", "xray")
 
 
-def _fail(msg: str) -> int:
-    print(f"inverse-studio: error: {msg}", file=sys.stderr)
-    return 2
+def build_parser() -> Parser:
+    """The one parser, with every subcommand."""
+    parser = Parser(prog=PROG, description="Inverse Studio: Deep Image Prior restoration, phase retrieval "
+                                           "and chest X-ray review.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in MODULES:
+        importlib.import_module(f"engine.cli.{name}").register(sub)
+    return parser
 
 
-def _app(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="inverse-studio app", description="Start the Streamlit app.")
-    ap.add_argument("--runs-dir", help="where runs are stored (default: $INVERSE_STUDIO_RUNS or "
-                                       "~/.local/share/inverse-studio/runs)")
-    ap.add_argument("--port", type=int, default=8501)
-    ap.add_argument("--address", default="127.0.0.1")
-    a = ap.parse_args(argv)
-    import ui
-
-    app = Path(ui.__file__).resolve().parent / "app.py"
-    env = dict(os.environ)
-    if a.runs_dir:
-        env["INVERSE_STUDIO_RUNS"] = str(Path(a.runs_dir).expanduser().resolve())
-    # the project's .streamlit/config.toml is read from the working directory
-    cwd = app.parent.parent
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(a.port),
-           "--server.address", a.address]
-    print(f"Inverse Studio: http://{a.address}:{a.port}", file=sys.stderr)
-    os.chdir(cwd)
-    os.execve(sys.executable, cmd, env)
-    return 0  # pragma: no cover
+def log_dir() -> Path:
+    """Where tracebacks of failed commands go: ``$INVERSE_STUDIO_LOGS`` or the XDG state folder."""
+    if os.environ.get("INVERSE_STUDIO_LOGS"):
+        return Path(os.environ["INVERSE_STUDIO_LOGS"]).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "inverse-studio" / "logs"
 
 
-def _restore_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="inverse-studio restore",
-        description="Restore one image with the Deep Image Prior and early stopping.")
-    ap.add_argument("input", help="PNG/JPEG/TIFF/NPY/NPZ image (uint8, or float in [0, 1])")
-    ap.add_argument("--out", required=True, help="output folder (result.png, metrics.csv, summary.json)")
-    ap.add_argument("--task", default="denoise", choices=["denoise", "inpaint", "sr", "deblur", "jpeg"])
-    ap.add_argument("--reference", help="clean image of the same size, for PSNR/SSIM")
-    ap.add_argument("--corrupt", help="corrupt INPUT first with this corruption (see --list-corruptions)")
-    ap.add_argument("--severity", type=int, default=3, help="corruption severity 1-5 (default 3)")
-    ap.add_argument("--simulate", action="store_true",
-                    help="treat INPUT as clean: apply the task's degradation, use INPUT as the reference")
-    ap.add_argument("--mask", help="inpainting mask image (nonzero = known pixel)")
-    ap.add_argument("--factor", type=int, default=4, choices=[2, 4, 8], help="super-resolution factor")
-    ap.add_argument("--kernel", default="gaussian", choices=["gaussian", "motion"], help="deblur kernel")
-    ap.add_argument("--preset", default=None, help="cpu, classic, ... (default: classic on CUDA, else cpu)")
-    ap.add_argument("--loss", default="mse", choices=["mse", "l1", "huber"])
-    ap.add_argument("--stopping", default="wmv", choices=["wmv", "emv", "none"])
-    ap.add_argument("--run-to-budget", action="store_true", help="keep going after early stopping fires")
-    ap.add_argument("--max-iters", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default=None, choices=["cpu", "cuda"])
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    return ap
-
-
-def _restore(argv: list[str]) -> int:
-    import numpy as np
-
-    from engine.core.imageio import read_image
-    from engine.core.device import pick_device
-    from engine.jobs import run_inline
-    from engine.runs import RunStore
-    from engine.dip.inputs import prepare_inputs
-
-    a = _restore_parser().parse_args(argv)
-    out = Path(a.out)
+def _write_log(argv: list[str]) -> Path | None:
     try:
-        device = pick_device(a.device)
-        image = read_image(a.input)
-        reference = read_image(a.reference) if a.reference else None
-        mask = read_image(a.mask) if a.mask else None
-        params = {"task": a.task, "preset": a.preset, "loss": a.loss, "stopping": a.stopping,
-                  "run_to_budget": a.run_to_budget, "max_iters": a.max_iters, "seed": a.seed,
-                  "factor": a.factor, "kernel": a.kernel, "device": device,
-                  "corrupt": a.corrupt, "severity": a.severity, "simulate": a.simulate}
-        # validates shapes and names, corrupts/simulates: all before anything is written
-        arrays, params = prepare_inputs(image, params, reference=reference, mask=mask)
-        if (out / "result.png").exists():
-            raise InputError(f"{out}/result.png already exists; choose another --out folder")
-    except InputError as e:
-        return _fail(str(e))
-    run = RunStore.create_at(out, {"kind": "restore", "params": params, "input": Path(a.input).name})
-    for k, v in arrays.items():
-        run.save_array(k, np.asarray(v))
-    bar = None
-    if not a.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=params.get("max_iters") or None, unit="it", file=sys.stderr, dynamic_ncols=True)
-
-    def on_publish(it: int, row: dict, extra: dict) -> None:
-        if bar is not None:
-            bar.n = it
-            post = {k: f"{row[k]:.4g}" for k in ("loss", "psnr") if isinstance(row.get(k), float)}
-            if "es_iteration" in extra:
-                post["t*"] = extra["es_iteration"]
-            bar.set_postfix(post, refresh=False)
-            bar.refresh()
-
-    t0 = time.time()
-    try:
-        state, summary = run_inline(run, device=device, on_publish=on_publish)
-    except KeyboardInterrupt:
-        state, summary = "cancelled", {}
-    if bar is not None:
-        bar.close()
-    _write_metrics_csv(run.metrics(), out / "metrics.csv")
-    if state != "done":
-        msg = run.status().get("message") or state
-        return _fail(f"restoration {state}: {msg}")
-    summary.setdefault("wall_seconds", round(time.time() - t0, 3))
-    run.write_json("summary.json", summary)
-    print(json.dumps({k: summary.get(k) for k in ("es_iteration", "stopped_iteration", "es_psnr",
-                                                   "peak_psnr", "wall_seconds")}), file=sys.stderr)
-    return 0
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(f"{PROG} {' '.join(argv)}\n\n{traceback.format_exc()}", encoding="utf-8")
+        return path
+    except OSError:
+        return None
 
 
-def _write_metrics_csv(rows: list[dict], path: Path) -> None:
-    cols = ["iteration", "loss", "psnr", "ssim", "es_variance"]
-    extra = sorted({k for r in rows for k in r} - set(cols) - {"t"})
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(cols + extra)
-        for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols + extra])
-    os.replace(tmp, path)
-
-
-def _runs(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="inverse-studio runs", description="List stored runs.")
-    ap.add_argument("--runs-dir")
-    a = ap.parse_args(argv)
-    from engine.runs import RunStore
-
-    store = RunStore(a.runs_dir)
-    for run in store.list():
-        st = run.status()
-        print(f"{run.id}\t{run.kind}\t{st.get('state')}\t{st.get('iteration', 0)}")
-    return 0
+def _fail(message: str, status: int, prog: str = PROG) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``inverse-studio`` console script."""
+    """Entry point of the ``inverse-studio`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"app": _app, "restore": _restore, "runs": _runs}
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0 if argv else 2
-    cmd, rest = argv[0], argv[1:]
-    if cmd in DELEGATED:
-        import importlib
-
-        try:
-            return int(importlib.import_module(DELEGATED[cmd]).main(rest) or 0)
-        except InputError as e:
-            return _fail(str(e))
-    if cmd not in commands:
-        return _fail(f"unknown command {cmd!r}; expected one of {', '.join([*commands, *DELEGATED])}")
+    parser = build_parser()
+    # the subcommand's name goes into every message, as "inverse-studio pr: error: ..."
+    prog = f"{PROG} {argv[0]}" if argv and not argv[0].startswith("-") else PROG
     try:
-        return commands[cmd](rest)
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            if args.command is None:
+                parser.print_help()
+                return 2
+            raise UsageError(f"{PROG} {args.command}: a subcommand is needed (see {PROG} {args.command} --help)")
+        return int(args.func(args) or 0)
+    except SystemExit as e:  # --help and --version print and exit 0
+        return int(e.code or 0) if isinstance(e.code, int) or e.code is None else 2
+    except UsageError as e:
+        return _fail(str(e), 2, e.prog)
     except InputError as e:
-        return _fail(str(e))
+        return _fail(str(e), 2, prog)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130, prog)
+    except MemoryError:
+        return _fail("out of memory; try a smaller input or fewer starts", 1, prog)
+    except Exception as e:  # noqa: BLE001 - a bug: one line for the user, the traceback in a log file
+        log = _write_log(argv)
+        where = f"; the traceback is in {log}" if log else ""
+        return _fail(f"unexpected {type(e).__name__}{where}. Please report it.", 1, prog)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,7 @@ Writes ``DIR/object.npz`` (``object``: the best start, or the average of the bes
 the support's bounding box plus a margin; ``support``; ``objects``: the registered starts that were
 averaged), ``DIR/summary.json``, ``DIR/object.png`` (amplitude), ``DIR/object_phase.png``,
 ``DIR/object.cxi`` and ``DIR/prtf.json``. Files are written to a temporary folder first and moved in
-at the end, so a failure leaves no partial output. Exit status 0 on success, 2 on bad input, 1 on an
-unexpected error (one line on stderr).
+at the end, so a failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -18,14 +17,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROG = "inverse-studio pr"
+from engine.cli.common import add_device_argument, add_subparser, resolve_device
+from engine.core.errors import InputError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> None:
     from engine.cdi.solver import DEFAULT_RECIPE
 
-    ap = argparse.ArgumentParser(prog=PROG,
-                                 description="Fourier phase retrieval (CDI) of a diffraction pattern.")
+    ap = add_subparser(subparsers, "pr", help="Fourier phase retrieval (CDI) of a diffraction pattern")
     ap.add_argument("input", metavar="INPUT",
                     help="pattern: .npy .npz .tif .edf .cxi .h5 (2D or 3D, centred)")
     ap.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -36,24 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"operator chain, applied right to left (default: {DEFAULT_RECIPE})")
     ap.add_argument("--starts", type=int, default=4, help="random starts run as one batch (default 4)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    add_device_argument(ap)
     ap.add_argument("--average", type=int, default=0, help="best starts to average (0: half of them)")
     ap.add_argument("--threads", type=int, default=0,
                     help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     ap.add_argument("--positivity", action="store_true", help="real, non-negative object")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
-    return ap
+    ap.set_defaults(func=run)
 
 
-def main(argv: list[str]) -> int:
-    """Run ``inverse-studio pr`` with ``argv`` (without the program and subcommand names)."""
-    ap = build_parser()
-    try:
-        args = ap.parse_args(argv)
-    except SystemExit as e:  # argparse already printed its message
-        return int(e.code or 0)
-    from engine.core.errors import InputError
-
+def run(args: argparse.Namespace) -> int:
+    """Run ``inverse-studio pr``; bad input raises :class:`InputError` (exit 2 in :mod:`engine.cli.main`)."""
     tmp = None
     try:
         import torch
@@ -64,10 +56,7 @@ def main(argv: list[str]) -> int:
 
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
-        if args.device != "cpu" and not args.device.startswith("cuda"):
-            raise InputError(f"unknown device {args.device!r}; expected cpu or cuda")
+        args.device = resolve_device(args)
         if not 1 <= args.starts <= 4096:
             raise InputError(f"--starts must be between 1 and 4096, got {args.starts}")
         if args.recipe is not None:
@@ -108,19 +97,7 @@ def main(argv: list[str]) -> int:
             print(f"wrote {out} (chosen start {res.summary['chosen_start']}, "
                   f"{res.summary['wall_seconds']:.1f} s on {res.summary['device']})", file=sys.stderr)
         return 0
-    except InputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        print(f"{PROG}: error: out of memory; use fewer --starts or a smaller pattern", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 - one clear line, never a traceback, for a CLI user
-        print(f"{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -210,3 +210,11 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from engine.cli.common import add_subparser
+
+    p = add_subparser(subparsers, "xray", help="chest X-ray prediction and the classifier's training")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lambda a: main(a.rest))

@@ -154,7 +154,10 @@ def test_crop_to_support_wraps():
 
 
 def test_workflow_and_cli(tmp_path):
-    from engine.cli.pr import main
+    from engine.cli import main as cli_main
+
+    def main(argv):
+        return cli_main(["pr", *argv])
     from engine.jobs.manager import run_inline
     from engine.runs.store import RunStore
 
@@ -184,7 +187,10 @@ def test_workflow_and_cli(tmp_path):
 
 
 def test_cli_bad_input_leaves_nothing(tmp_path, capsys):
-    from engine.cli.pr import main
+    from engine.cli import main as cli_main
+
+    def main(argv):
+        return cli_main(["pr", *argv])
 
     bad = tmp_path / "bad.npy"
     bad.write_bytes(b"not a numpy file")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.core.errors import InputError
-from engine.cli.gpr import main as gpr_sweep_main
+from engine.cli import main as cli_main
 from engine.gpr.measurements import CodedDiffraction, GaussianMeasurement, make_measurement, measure
 from engine.gpr.algorithms import ALGORITHMS, INITIALIZERS, initialize, recover, relative_error, solve
 from engine.gpr.sweep import parse_algorithms, phase_transition
@@ -194,7 +194,7 @@ def test_sweep_structure_and_success() -> None:
 
 def test_cli_writes_json(tmp_path, capsys) -> None:
     out = tmp_path / "sweep.json"
-    rc = gpr_sweep_main(["--n", "8", "--ratios", "2,8", "--trials", "2", "--model", "complex-gaussian",
+    rc = cli_main(["gpr-sweep", "--n", "8", "--ratios", "2,8", "--trials", "2", "--model", "complex-gaussian",
                          "--algorithms", "gs,taf", "--iters", "300", "--seed", "3", "--out", str(out),
                          "--quiet"])
     assert rc == 0
@@ -217,7 +217,7 @@ def test_cli_writes_json(tmp_path, capsys) -> None:
 def test_cli_rejects_bad_args(tmp_path, capsys, args) -> None:
     out = tmp_path / "x.json"
     full = args + ["--out", str(out)]
-    rc = gpr_sweep_main(full)
+    rc = cli_main(["gpr-sweep", *full])
     err = capsys.readouterr().err.strip()
     assert rc != 0
     assert len(err.splitlines()) == 1 and err.startswith("inverse-studio gpr-sweep: error:"), err

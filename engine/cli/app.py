@@ -1,0 +1,40 @@
+"""``inverse-studio app``: start the Streamlit app."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from engine.cli.common import add_subparser, say
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = add_subparser(subparsers, "app", help="start the Streamlit app")
+    p.add_argument("--runs-dir", help="where runs are stored (default: $INVERSE_STUDIO_RUNS or "
+                                      "~/.local/share/inverse-studio/runs)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1")
+    p.set_defaults(func=run)
+
+
+def app_file() -> Path:
+    """The app's entry script, found as package data of ``ui`` (the engine never imports the UI)."""
+    return Path(str(resources.files("ui").joinpath("app.py")))
+
+
+def run(args: argparse.Namespace) -> int:
+    app = app_file()
+    env = dict(os.environ)
+    if args.runs_dir:
+        env["INVERSE_STUDIO_RUNS"] = str(Path(args.runs_dir).expanduser().resolve())
+    # the project's .streamlit/config.toml is read from the working directory
+    cwd = app.parent.parent
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", args.address]
+    say(f"Inverse Studio: http://{args.address}:{args.port}")
+    os.chdir(cwd)
+    os.execve(sys.executable, cmd, env)
+    return 0  # pragma: no cover

@@ -1,0 +1,109 @@
+"""``inverse-studio restore``: Deep Image Prior restoration of one image, as a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from engine.cli.common import add_device_argument, add_subparser, resolve_device
+from engine.core.errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ap = add_subparser(subparsers, "restore", help="restore one image with the Deep Image Prior",
+                       description="Restore one image with the Deep Image Prior and early stopping.")
+    ap.add_argument("input", help="PNG/JPEG/TIFF/NPY/NPZ image (uint8, or float in [0, 1])")
+    ap.add_argument("--out", required=True, help="output folder (result.png, metrics.csv, summary.json)")
+    ap.add_argument("--task", default="denoise", choices=["denoise", "inpaint", "sr", "deblur", "jpeg"])
+    ap.add_argument("--reference", help="clean image of the same size, for PSNR/SSIM")
+    ap.add_argument("--corrupt", help="corrupt INPUT first with this corruption (see --list-corruptions)")
+    ap.add_argument("--severity", type=int, default=3, help="corruption severity 1-5 (default 3)")
+    ap.add_argument("--simulate", action="store_true",
+                    help="treat INPUT as clean: apply the task's degradation, use INPUT as the reference")
+    ap.add_argument("--mask", help="inpainting mask image (nonzero = known pixel)")
+    ap.add_argument("--factor", type=int, default=4, choices=[2, 4, 8], help="super-resolution factor")
+    ap.add_argument("--kernel", default="gaussian", choices=["gaussian", "motion"], help="deblur kernel")
+    ap.add_argument("--preset", default=None, help="cpu, classic, ... (default: classic on CUDA, else cpu)")
+    ap.add_argument("--loss", default="mse", choices=["mse", "l1", "huber"])
+    ap.add_argument("--stopping", default="wmv", choices=["wmv", "emv", "none"])
+    ap.add_argument("--run-to-budget", action="store_true", help="keep going after early stopping fires")
+    ap.add_argument("--max-iters", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    add_device_argument(ap)
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.set_defaults(func=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from engine.core.imageio import read_image
+    from engine.jobs import run_inline
+    from engine.dip.inputs import prepare_inputs
+    from engine.runs import RunStore
+
+    out = Path(a.out)
+    # every check before anything is written
+    device = resolve_device(a)
+    image = read_image(a.input)
+    reference = read_image(a.reference) if a.reference else None
+    mask = read_image(a.mask) if a.mask else None
+    params = {"task": a.task, "preset": a.preset, "loss": a.loss, "stopping": a.stopping,
+              "run_to_budget": a.run_to_budget, "max_iters": a.max_iters, "seed": a.seed,
+              "factor": a.factor, "kernel": a.kernel, "device": device,
+              "corrupt": a.corrupt, "severity": a.severity, "simulate": a.simulate}
+    # validates shapes and names, corrupts/simulates: all before anything is written
+    arrays, params = prepare_inputs(image, params, reference=reference, mask=mask)
+    if (out / "result.png").exists():
+        raise InputError(f"{out}/result.png already exists; choose another --out folder")
+    run = RunStore.create_at(out, {"kind": "restore", "params": params, "input": Path(a.input).name})
+    for k, v in arrays.items():
+        run.save_array(k, np.asarray(v))
+    bar = None
+    if not a.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=params.get("max_iters") or None, unit="it", file=sys.stderr, dynamic_ncols=True)
+
+    def on_publish(it: int, row: dict, extra: dict) -> None:
+        if bar is not None:
+            bar.n = it
+            post = {k: f"{row[k]:.4g}" for k in ("loss", "psnr") if isinstance(row.get(k), float)}
+            if "es_iteration" in extra:
+                post["t*"] = extra["es_iteration"]
+            bar.set_postfix(post, refresh=False)
+            bar.refresh()
+
+    t0 = time.time()
+    try:
+        state, summary = run_inline(run, device=device, on_publish=on_publish)
+    except KeyboardInterrupt:
+        state, summary = "cancelled", {}
+    if bar is not None:
+        bar.close()
+    _write_metrics_csv(run.metrics(), out / "metrics.csv")
+    if state != "done":
+        msg = run.status().get("message") or state
+        raise InputError(f"restoration {state}: {msg}")
+    summary.setdefault("wall_seconds", round(time.time() - t0, 3))
+    run.write_json("summary.json", summary)
+    print(json.dumps({k: summary.get(k) for k in ("es_iteration", "stopped_iteration", "es_psnr",
+                                                   "peak_psnr", "wall_seconds")}), file=sys.stderr)
+    return 0
+
+
+def _write_metrics_csv(rows: list[dict], path: Path) -> None:
+    cols = ["iteration", "loss", "psnr", "ssim", "es_variance"]
+    extra = sorted({k for r in rows for k in r} - set(cols) - {"t"})
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(cols + extra)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols + extra])
+    os.replace(tmp, path)
