@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from engine.core.seeds import numpy_rng, torch_generator
 from engine.dip.priors.skip import classic_skip_net
 from engine.dip.samples import load_sample
 
@@ -39,14 +40,14 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
-    rng = np.random.default_rng(a.seed)
+    rng = numpy_rng(a.seed)
     clean = load_sample(a.image, a.size)
     noisy = np.clip(clean + rng.normal(0, a.sigma / 255.0, clean.shape), 0, 1).astype(np.float32)
     to_t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(dev)  # noqa: E731
     y, gt = to_t(noisy), to_t(clean)
     torch.manual_seed(a.seed)
     net = classic_skip_net(3).to(dev)
-    gen = torch.Generator().manual_seed(a.seed)
+    gen = torch_generator(a.seed)
     z = (torch.rand(1, 32, a.size, a.size, generator=gen) * 0.1).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     with open(a.out, "w") as f:
@@ -64,7 +65,7 @@ def main() -> None:
             opt.step()
             with torch.no_grad():
                 psnr = float(-10 * torch.log10(torch.mean((out.clamp(0, 1) - gt) ** 2)))
-            f.write(json.dumps({"it": it, "loss": float(loss), "psnr": round(psnr, 4),
+            f.write(json.dumps({"it": it, "loss": float(loss.detach()), "psnr": round(psnr, 4),
                                 "t": round(time.perf_counter() - t0, 2)}) + "\n")
             f.flush()
 

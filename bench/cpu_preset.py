@@ -30,9 +30,9 @@ import torch
 
 from engine.core.metrics import psnr
 from engine.dip.operators import add_noise, to_tensor
+from engine.dip.presets import get_preset
 from engine.dip.samples import load_sample
 from engine.dip.solver import DIPSolver
-from engine.dip.presets import get_preset
 
 RESULTS = Path(__file__).parent / "results"
 # the issue's figure for the classic recipe on three classic 256^2 images; context only
@@ -72,7 +72,7 @@ def run_one(image: str, preset: str, overrides: dict, seed: int = 0, sigma: floa
             run_to_budget: bool = False) -> dict:
     """Run the preset (with ``overrides``) on one image; return the measurements."""
     clean = load_sample(image, size)
-    noisy = add_noise(clean, sigma, seed)
+    noisy = add_noise(clean, sigma, seed=seed)
     ref = to_tensor(clean)
     p = get_preset(preset, **overrides)
     load0 = os.getloadavg()

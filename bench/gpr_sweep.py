@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from engine.cli.gpr import machine_info
+from engine.core.machine import machine_info
 from engine.gpr.sweep import parse_algorithms, parse_ratios, phase_transition
 
 ALGS = "wf,twf,rwf,af,taf,gs,taf:optimal,gs:optimal,rwf:optimal"

@@ -22,10 +22,10 @@ import time
 import torch
 
 from engine.cdi.registration import register
-from engine.dip.samples import load_sample
 from engine.cdi.simulate import simulate_pattern
 from engine.cdi.solver import DEFAULT_RECIPE
 from engine.cdi.workflow import reconstruct
+from engine.dip.samples import load_sample
 
 
 def machine() -> dict:

@@ -1,9 +1,10 @@
-"""Fourier-magnitude operators for phase retrieval (torch; CPU or GPU; 2D or 3D; batched).
+"""The Fourier model of phase retrieval and its helpers (torch; CPU or GPU; 2D or 3D; batched).
 
-Arrays are "fftshift-free": the zero frequency is at index 0, as ``torch.fft`` expects. Patterns are
-shifted once when they are loaded (:func:`to_fft_layout`), never inside a loop. The last ``ndim``
-axes are the spatial ones; any leading axes (e.g. the starts of a batch) are batch axes.
-Transforms are unitary (``norm="ortho"``), so ``sum |x|^2 = sum |F x|^2`` and a converged object
+:class:`FourierTransform` is the forward model ``psi = F x`` (an :class:`~engine.core.operator.Operator`);
+the measurement is ``I ~ |F x|^2``. Arrays are "fftshift-free": the zero frequency is at index 0, as
+``torch.fft`` expects. Patterns are shifted once when they are loaded (:func:`to_fft_layout`), never
+inside a loop. The last ``ndim`` axes are the spatial ones; any leading axes (e.g. the starts of a
+batch) are batch axes. Transforms are unitary (``norm="ortho"``), so ``sum |x|^2 = sum |F x|^2`` and a converged object
 carries the measured photons.
 """
 
@@ -13,6 +14,8 @@ import math
 
 import numpy as np
 import torch
+
+from engine.core.operator import Operator
 
 
 def dims(ndim: int) -> tuple[int, ...]:
@@ -28,6 +31,36 @@ def fftn(x: torch.Tensor, ndim: int) -> torch.Tensor:
 def ifftn(x: torch.Tensor, ndim: int) -> torch.Tensor:
     """Unitary inverse FFT over the last ``ndim`` axes."""
     return torch.fft.ifftn(x, dim=dims(ndim), norm="ortho")
+
+
+class FourierTransform(Operator):
+    """Unitary FFT over the last ``ndim`` axes: ``A = F``, ``A_adjoint = F^-1`` (= ``F^*``, as F is unitary).
+
+    Leading axes are batch axes (the starts of a batch); arrays are in FFT layout (zero frequency at
+    index 0), so no shift happens here.
+
+    Parameters
+    ----------
+    ndim : int
+        Number of spatial axes (2 or 3).
+    """
+
+    def __init__(self, ndim: int) -> None:
+        super().__init__()
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
+        self.ndim = int(ndim)
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        """``F x``: the far field of ``x``."""
+        return fftn(x, self.ndim)
+
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        """``F^* y = F^-1 y``: back to the object plane."""
+        return ifftn(y, self.ndim)
+
+    def extra_repr(self) -> str:
+        return f"ndim={self.ndim}"
 
 
 def to_fft_layout(a: np.ndarray) -> np.ndarray:
@@ -56,7 +89,7 @@ def gaussian_ft(shape: tuple[int, ...], sigma: float, device: torch.device | str
     return out.reshape(shape).to(torch.float32)
 
 
-def smooth(x: torch.Tensor, sigma: float, ndim: int, kernel: torch.Tensor | None = None) -> torch.Tensor:
+def smooth(x: torch.Tensor, sigma: float, ndim: int, *, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """Periodic Gaussian smoothing of a real tensor over its last ``ndim`` axes (via the FFT)."""
     if sigma <= 0:
         return x
@@ -64,7 +97,7 @@ def smooth(x: torch.Tensor, sigma: float, ndim: int, kernel: torch.Tensor | None
     return torch.fft.ifftn(torch.fft.fftn(x, dim=dims(ndim)) * k, dim=dims(ndim)).real
 
 
-def autocorrelation_support(intensity: torch.Tensor, observed: torch.Tensor, threshold: float = 0.1,
+def autocorrelation_support(intensity: torch.Tensor, observed: torch.Tensor, *, threshold: float = 0.1,
                             sigma: float = 1.0, part: str = "real") -> torch.Tensor:
     """Initial support: the thresholded, smoothed autocorrelation ``F^-1[I]``, holes filled.
 
@@ -86,7 +119,7 @@ def autocorrelation_support(intensity: torch.Tensor, observed: torch.Tensor, thr
     return torch.from_numpy(np.fft.ifftshift(filled, axes=axes).copy()).to(intensity.device)
 
 
-def amplitude_projection_(psi: torch.Tensor, amp: torch.Tensor, free_one: torch.Tensor,
+def amplitude_projection_(psi: torch.Tensor, amp: torch.Tensor, free_one: torch.Tensor, *,
                           eps: float = 1e-12) -> torch.Tensor:
     """In place: set ``|psi|`` to ``amp`` where constrained, leave it where ``free_one`` is 1.
 
@@ -101,7 +134,7 @@ def amplitude_projection_(psi: torch.Tensor, amp: torch.Tensor, free_one: torch.
     return psi
 
 
-def poisson_llk(icalc: torch.Tensor, iobs: torch.Tensor, weight: torch.Tensor, ndim: int) -> torch.Tensor:
+def poisson_llk(iobs: torch.Tensor, icalc: torch.Tensor, weight: torch.Tensor, *, ndim: int) -> torch.Tensor:
     """Poisson negative log-likelihood per weighted pixel, relative to the perfect model.
 
     ``sum w * (Ic - Io + Io*log(Io/Ic)) / sum w`` over the last ``ndim`` axes (0 for a perfect fit;
@@ -114,7 +147,7 @@ def poisson_llk(icalc: torch.Tensor, iobs: torch.Tensor, weight: torch.Tensor, n
     return (term * weight).sum(dim=dims(ndim), dtype=torch.float64) / weight.sum().clamp_min(1)
 
 
-def gaussian_llk(icalc: torch.Tensor, iobs: torch.Tensor, weight: torch.Tensor, ndim: int) -> torch.Tensor:
+def gaussian_llk(iobs: torch.Tensor, icalc: torch.Tensor, weight: torch.Tensor, *, ndim: int) -> torch.Tensor:
     """Gaussian negative log-likelihood per weighted pixel, variance ``Io + 1``.
 
     ``sum w * (Ic - Io)^2 / (2 (Io + 1)) / sum w`` (about 0.5 per pixel for a correct model).
@@ -123,11 +156,11 @@ def gaussian_llk(icalc: torch.Tensor, iobs: torch.Tensor, weight: torch.Tensor, 
     return (term * weight).sum(dim=dims(ndim), dtype=torch.float64) / weight.sum().clamp_min(1)
 
 
-def llk(icalc: torch.Tensor, iobs: torch.Tensor, weight: torch.Tensor, ndim: int,
+def llk(iobs: torch.Tensor, icalc: torch.Tensor, weight: torch.Tensor, *, ndim: int,
         noise: str = "poisson") -> torch.Tensor:
-    """Dispatch to :func:`poisson_llk` or :func:`gaussian_llk`."""
+    """Dispatch to :func:`poisson_llk` or :func:`gaussian_llk` (measured counts first)."""
     if noise == "poisson":
-        return poisson_llk(icalc, iobs, weight, ndim)
+        return poisson_llk(iobs, icalc, weight, ndim=ndim)
     if noise == "gaussian":
-        return gaussian_llk(icalc, iobs, weight, ndim)
+        return gaussian_llk(iobs, icalc, weight, ndim=ndim)
     raise ValueError(f"unknown noise model {noise!r}; expected 'poisson' or 'gaussian'")

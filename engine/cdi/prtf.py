@@ -19,14 +19,14 @@ def radial_frequency(shape: tuple[int, ...]) -> np.ndarray:
     return np.sqrt(sum(g ** 2 for g in grids))
 
 
-def prtf(objects: np.ndarray | list[np.ndarray], intensity: np.ndarray, mask: np.ndarray | None = None,
+def prtf(intensity: np.ndarray, objects: np.ndarray | list[np.ndarray], *, mask: np.ndarray | None = None,
          nbins: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """PRTF in radial shells.
 
     Parameters
     ----------
+    intensity : centred measured counts (the reference)
     objects : (S, *shape) complex, registered to one another, centred, same shape as ``intensity``
-    intensity : centred measured counts
     mask : bool, True = not measured (excluded)
     nbins : int
         Shells between 0 and the Nyquist frequency.
@@ -36,6 +36,7 @@ def prtf(objects: np.ndarray | list[np.ndarray], intensity: np.ndarray, mask: np
     q : (nbins,) shell centres in units of Nyquist
     prtf : (nbins,) NaN where a shell has no measured pixel
     """
+    intensity = np.asarray(intensity)
     objs = np.asarray(objects)
     if objs.ndim == intensity.ndim:
         objs = objs[None]
@@ -58,7 +59,7 @@ def prtf(objects: np.ndarray | list[np.ndarray], intensity: np.ndarray, mask: np
     return 0.5 * (edges[:-1] + edges[1:]), out
 
 
-def resolution_at(q: np.ndarray, curve: np.ndarray, level: float = 1 / np.e) -> float | None:
+def resolution_at(q: np.ndarray, curve: np.ndarray, *, level: float = 1 / np.e) -> float | None:
     """First frequency (units of Nyquist) where the PRTF drops below ``level``; None if it never does."""
     below = np.nonzero(np.nan_to_num(curve, nan=1.0) < level)[0]
     return float(q[below[0]]) if below.size else None

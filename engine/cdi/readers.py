@@ -25,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.errors import InputError
+from engine.core.reading import open_capped
 
 #: largest pattern accepted, in pixels (512^3 voxels: 512 MiB as float32)
 MAX_ELEMENTS = 512 ** 3
 #: largest file accepted, in bytes
 MAX_FILE_BYTES = 2 * 1024 ** 3
 SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".edf", ".cxi", ".h5", ".hdf5", ".nxs")
+EXPECTED = "an array file (NPY, NPZ, TIFF, EDF, CXI or HDF5)"
 #: dataset paths tried in order in CXI / HDF5 files
 CXI_DATA_PATHS = ("entry_1/data_1/data", "entry_1/instrument_1/detector_1/data", "data", "intensity",
                   "iobs", "entry/data/data")
@@ -95,22 +97,10 @@ def _check_magic(head: bytes, suffix: str, name: str) -> None:
 
 
 def _open_source(source: str | os.PathLike | bytes, name: str | None) -> tuple[bytes | Path, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if name is None:
-            raise InputError("a file name (for its suffix) is needed to read bytes")
-        if len(data) > MAX_FILE_BYTES:
-            raise InputError(f"{name!r} is {len(data) / 2**20:.0f} MiB; the limit is "
-                             f"{MAX_FILE_BYTES / 2**20:.0f} MiB")
-        return data, name
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"{str(path)!r} is not a file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"{path.name!r} is {size / 2**20:.0f} MiB; "
-                         f"the limit is {MAX_FILE_BYTES / 2**20:.0f} MiB")
-    return path, name or path.name
+    """The bytes or the path of ``source`` and its name, refused when missing, empty or too large."""
+    if isinstance(source, (bytes, bytearray, memoryview)) and name is None:
+        raise InputError("a file name (for its suffix) is needed to read bytes")
+    return open_capped(source, max_bytes=MAX_FILE_BYTES, name=name, expected=EXPECTED)
 
 
 def _head(src: bytes | Path, n: int = 16) -> bytes:
@@ -261,7 +251,7 @@ _READERS = {".npy": _read_npy, ".npz": _read_npz, ".tif": _read_tiff, ".tiff": _
             ".cxi": _read_h5, ".h5": _read_h5, ".hdf5": _read_h5, ".nxs": _read_h5}
 
 
-def read_array(source: str | os.PathLike | bytes,
+def read_array(source: str | os.PathLike | bytes, *,
                name: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Read the raw array (and a mask stored in the same file, if any) without validation.
 
@@ -281,7 +271,7 @@ def read_array(source: str | os.PathLike | bytes,
 # validation
 
 
-def validate_pattern(data: np.ndarray, mask: np.ndarray | None = None, name: str = "data",
+def validate_pattern(data: np.ndarray, mask: np.ndarray | None = None, *, name: str = "data",
                      negative: str = "mask") -> DiffractionData:
     """Check a pattern and build its not-measured mask.
 
@@ -347,7 +337,7 @@ def validate_pattern(data: np.ndarray, mask: np.ndarray | None = None, name: str
     return DiffractionData(intensity=arr, mask=full, source=name, notes=notes)
 
 
-def load_diffraction(source: str | os.PathLike | bytes, name: str | None = None,
+def load_diffraction(source: str | os.PathLike | bytes, *, name: str | None = None,
                      mask: str | os.PathLike | bytes | np.ndarray | None = None, mask_name: str | None = None,
                      negative: str = "mask") -> DiffractionData:
     """Read and validate a pattern, with an optional separate mask file (nonzero = not measured).
@@ -365,13 +355,13 @@ def load_diffraction(source: str | os.PathLike | bytes, name: str | None = None,
     negative : {"mask", "error"}
         See :func:`validate_pattern`.
     """
-    data, file_mask = read_array(source, name)
+    data, file_mask = read_array(source, name=name)
     label = name or Path(str(source)).name if not isinstance(source, (bytes, bytearray)) else name
     if mask is not None:
         if isinstance(mask, np.ndarray):
             file_mask = mask
         else:
-            file_mask, _ = read_array(mask, mask_name)
+            file_mask, _ = read_array(mask, name=mask_name)
     return validate_pattern(data, file_mask, name=label or "data", negative=negative)
 
 
@@ -394,7 +384,8 @@ def diffraction_stats(intensity: np.ndarray, mask: np.ndarray | None = None) -> 
     }
 
 
-def crop_center(arr: np.ndarray, shape: tuple[int, ...], center: tuple[int, ...] | None = None) -> np.ndarray:
+def crop_center(arr: np.ndarray, shape: tuple[int, ...], *,
+                center: tuple[int, ...] | None = None) -> np.ndarray:
     """Crop ``arr`` to ``shape`` around ``center`` (default: the array centre), clipped to the borders."""
     if len(shape) != arr.ndim:
         raise InputError(f"crop shape {tuple(shape)} does not match a {arr.ndim}D pattern")
@@ -408,7 +399,8 @@ def crop_center(arr: np.ndarray, shape: tuple[int, ...], center: tuple[int, ...]
     return arr[tuple(sl)]
 
 
-def bin_pattern(intensity: np.ndarray, mask: np.ndarray | None, factor: int) -> tuple[np.ndarray, np.ndarray]:
+def bin_pattern(intensity: np.ndarray, mask: np.ndarray | None = None, *,
+                factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Sum ``factor``^ndim blocks; a binned pixel is not measured when any pixel in its block is not."""
     if factor < 1:
         raise InputError(f"bin factor must be >= 1, got {factor}")
@@ -429,7 +421,7 @@ def bin_pattern(intensity: np.ndarray, mask: np.ndarray | None, factor: int) -> 
     return out, mout
 
 
-def center_pattern(intensity: np.ndarray, mask: np.ndarray | None = None, method: str = "max",
+def center_pattern(intensity: np.ndarray, mask: np.ndarray | None = None, *, method: str = "max",
                    shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Move the maximum (``method="max"``) or centre of mass (``"com"``) to the array centre.
 
@@ -465,7 +457,7 @@ def center_pattern(intensity: np.ndarray, mask: np.ndarray | None = None, method
     return out, mout
 
 
-def mark_beamstop(mask: np.ndarray, radius: float, center: tuple[float, ...] | None = None) -> np.ndarray:
+def mark_beamstop(mask: np.ndarray, *, radius: float, center: tuple[float, ...] | None = None) -> np.ndarray:
     """Return ``mask`` with a disc (sphere in 3D) of ``radius`` pixels around ``center`` marked."""
     center = tuple(s // 2 for s in mask.shape) if center is None else center
     grids = np.ogrid[tuple(slice(0, s) for s in mask.shape)]
@@ -473,7 +465,7 @@ def mark_beamstop(mask: np.ndarray, radius: float, center: tuple[float, ...] | N
     return mask.astype(bool) | (r2 <= radius ** 2)
 
 
-def mark_gap(mask: np.ndarray, axis: int, start: int, width: int) -> np.ndarray:
+def mark_gap(mask: np.ndarray, *, axis: int, start: int, width: int) -> np.ndarray:
     """Return ``mask`` with ``width`` pixels from ``start`` along ``axis`` marked (a detector module gap)."""
     out = mask.astype(bool).copy()
     idx = [slice(None)] * out.ndim
@@ -482,7 +474,7 @@ def mark_gap(mask: np.ndarray, axis: int, start: int, width: int) -> np.ndarray:
     return out
 
 
-def mark_saturated(intensity: np.ndarray, mask: np.ndarray, level: float) -> np.ndarray:
+def mark_saturated(intensity: np.ndarray, mask: np.ndarray, *, level: float) -> np.ndarray:
     """Return ``mask`` with pixels at or above ``level`` counts marked (saturated pixels are not reliable)."""
     return mask.astype(bool) | (intensity >= level)
 
@@ -495,7 +487,7 @@ def save_pattern_npz(path: str | os.PathLike, intensity: np.ndarray, mask: np.nd
     np.savez_compressed(path, **arrays)
 
 
-def write_cxi_object(path: str | os.PathLike, obj: np.ndarray, support: np.ndarray | None = None,
+def write_cxi_object(path: str | os.PathLike, obj: np.ndarray, support: np.ndarray | None = None, *,
                      params: dict | None = None) -> None:
     """Write a reconstructed object as CXI (HDF5): ``/entry_1/image_1/data`` (complex), its support
     (``/entry_1/image_1/mask``, nonzero = inside) and the recipe and parameters as JSON text in

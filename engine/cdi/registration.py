@@ -45,12 +45,12 @@ def fourier_shift(x: np.ndarray, shift: tuple[float, ...]) -> np.ndarray:
     return out if np.iscomplexobj(x) else out.real
 
 
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """``|<a, b>| / (|a| |b|)`` in [0, 1] (1: equal up to a complex scale)."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+def similarity(ref: np.ndarray, x: np.ndarray) -> float:
+    """``|<ref, x>| / (|ref| |x|)`` in [0, 1] (1: equal up to a complex scale; symmetric)."""
+    na, nb = np.linalg.norm(ref), np.linalg.norm(x)
     if na == 0 or nb == 0:
         return 0.0
-    return float(abs(np.vdot(a, b)) / (na * nb))
+    return float(abs(np.vdot(ref, x)) / (na * nb))
 
 
 def relative_error(ref: np.ndarray, x: np.ndarray) -> float:
@@ -74,7 +74,7 @@ def _same_shape(ref: np.ndarray, obj: np.ndarray) -> np.ndarray:
     return out
 
 
-def register(ref: np.ndarray, obj: np.ndarray, upsample: int = 20, allow_twin: bool = True) -> Registration:
+def register(ref: np.ndarray, obj: np.ndarray, *, upsample: int = 20, allow_twin: bool = True) -> Registration:
     """Align ``obj`` to ``ref`` modulo shift (subpixel), conjugate flip and global phase.
 
     Parameters
@@ -105,7 +105,7 @@ def register(ref: np.ndarray, obj: np.ndarray, upsample: int = 20, allow_twin: b
     return best
 
 
-def registered_error(ref: np.ndarray, obj: np.ndarray, scale: bool = True) -> float:
+def registered_error(ref: np.ndarray, obj: np.ndarray, *, scale: bool = True) -> float:
     """Relative error after :func:`register`; with ``scale`` also the best real scale factor."""
     r = register(ref, obj)
     x = r.aligned
@@ -115,7 +115,7 @@ def registered_error(ref: np.ndarray, obj: np.ndarray, scale: bool = True) -> fl
     return relative_error(ref, x)
 
 
-def average_objects(objects: np.ndarray | list[np.ndarray], ref_index: int = 0,
+def average_objects(objects: np.ndarray | list[np.ndarray], *, ref_index: int = 0,
                     upsample: int = 20) -> tuple[np.ndarray, list[Registration]]:
     """Register every object to ``objects[ref_index]`` and average them.
 
@@ -125,7 +125,7 @@ def average_objects(objects: np.ndarray | list[np.ndarray], ref_index: int = 0,
     if not objs:
         raise InputError("no objects to average")
     ref = objs[ref_index]
-    regs = [register(ref, o, upsample) if i != ref_index else
+    regs = [register(ref, o, upsample=upsample) if i != ref_index else
             Registration(ref.astype(np.complex64), (0.0,) * ref.ndim, False, 0.0, 1.0)
             for i, o in enumerate(objs)]
     avg = np.mean([r.aligned for r in regs], axis=0).astype(np.complex64)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.core.errors import InputError
 from engine.cdi.readers import mark_beamstop, mark_gap
+from engine.core.errors import InputError
+from engine.core.seeds import Seed, numpy_rng
 
 
 @dataclass
@@ -37,16 +38,20 @@ def _smooth_field(shape: tuple[int, ...], rng: np.random.Generator, scale: float
     return f / max(np.abs(f).max(), 1e-12)
 
 
-def blob_support(shape: tuple[int, ...], rng: np.random.Generator, roughness: float = 0.15) -> np.ndarray:
-    """An irregular compact particle filling most of ``shape``: a wobbly ellipse / ellipsoid."""
+def blob_support(shape: tuple[int, ...], *, roughness: float = 0.15, seed: Seed = 0) -> np.ndarray:
+    """An irregular compact particle filling most of ``shape``: a wobbly ellipse / ellipsoid.
+
+    ``seed``: an int, or a numpy Generator passed through (drawn from in place).
+    """
+    rng = numpy_rng(seed)
     grids = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
     r = np.sqrt(sum(g ** 2 for g in grids))
     wobble = _smooth_field(shape, rng, max(min(shape) / 6, 1.0))
     return r <= 0.95 * (1 - roughness + roughness * wobble)
 
 
-def complex_object(image: np.ndarray | None, extent: tuple[int, ...], phase_range: float = 1.5,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def complex_object(image: np.ndarray | None, extent: tuple[int, ...], *, phase_range: float = 1.5,
+                   seed: Seed = 0) -> tuple[np.ndarray, np.ndarray]:
     """A complex object of shape ``extent`` and its support.
 
     Parameters
@@ -58,10 +63,12 @@ def complex_object(image: np.ndarray | None, extent: tuple[int, ...], phase_rang
         Object size in pixels per axis.
     phase_range : float
         Peak-to-peak phase in radians (smooth).
+    seed : int or numpy Generator
+        Draws the amplitude (without an image), the support and the phase, in that order.
     """
     from skimage.transform import resize
 
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     extent = tuple(int(e) for e in extent)
     if image is None:
         amp = 0.5 + 0.5 * _smooth_field(extent, rng, max(min(extent) / 12, 1.0))
@@ -74,16 +81,16 @@ def complex_object(image: np.ndarray | None, extent: tuple[int, ...], phase_rang
         img = resize(img, extent, anti_aliasing=True)
         lo, hi = float(img.min()), float(img.max())
         amp = (img - lo) / (hi - lo) if hi > lo else np.ones(extent)
-    support = blob_support(extent, rng)
+    support = blob_support(extent, seed=rng)
     amp = (0.2 + 0.8 * amp) * support  # a particle has density everywhere inside it
     phase = 0.5 * phase_range * _smooth_field(extent, rng, max(min(extent) / 5, 1.0))
     return (amp * np.exp(1j * phase)).astype(np.complex64), support
 
 
-def simulate_pattern(image: np.ndarray | None = None, shape: tuple[int, ...] = (512, 512),
+def simulate_pattern(image: np.ndarray | None = None, *, shape: tuple[int, ...] = (512, 512),
                      oversampling: float = 2.5, photons: float = 1e9, beamstop: float = 4.0,
                      gaps: list[tuple[int, int, int]] | None = None, saturation: float | None = None,
-                     phase_range: float = 1.5, noise: bool = True, seed: int = 0) -> SimulatedPattern:
+                     phase_range: float = 1.5, noise: bool = True, seed: Seed = 0) -> SimulatedPattern:
     """Simulate a CDI pattern.
 
     Parameters
@@ -104,6 +111,9 @@ def simulate_pattern(image: np.ndarray | None = None, shape: tuple[int, ...] = (
         Counts at which pixels saturate: they are clipped and marked not measured.
     noise : bool
         Draw Poisson counts (False: the exact expected intensity).
+    seed : int or numpy Generator
+        An int gives the object from ``seed`` and the counts from the stream ``(seed, 1)``; a
+        Generator is drawn from for both, in that order.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 8:
@@ -114,7 +124,7 @@ def simulate_pattern(image: np.ndarray | None = None, shape: tuple[int, ...] = (
     if not photons > 0:
         raise InputError(f"photons must be > 0, got {photons}")
     extent = tuple(max(4, int(s / oversampling)) for s in shape)
-    obj_small, sup_small = complex_object(image, extent, phase_range, seed)
+    obj_small, sup_small = complex_object(image, extent, phase_range=phase_range, seed=seed)
     obj = np.zeros(shape, np.complex64)
     support = np.zeros(shape, bool)
     sl = tuple(slice(s // 2 - e // 2, s // 2 - e // 2 + e) for s, e in zip(shape, extent))
@@ -123,13 +133,13 @@ def simulate_pattern(image: np.ndarray | None = None, shape: tuple[int, ...] = (
     expected = np.abs(ft) ** 2
     expected *= photons / expected.sum()
     obj *= np.sqrt(photons / (np.abs(obj) ** 2).sum())  # unitary FFT: the object carries the photons
-    rng = np.random.default_rng([seed, 1])
+    rng = numpy_rng(seed, 1)
     counts = rng.poisson(expected).astype(np.float32) if noise else expected.astype(np.float32)
     mask = np.zeros(shape, bool)
     if beamstop > 0:
-        mask = mark_beamstop(mask, beamstop)
+        mask = mark_beamstop(mask, radius=beamstop)
     for axis, offset, width in gaps or []:
-        mask = mark_gap(mask, axis, shape[axis] // 2 + offset, width)
+        mask = mark_gap(mask, axis=axis, start=shape[axis] // 2 + offset, width=width)
     if saturation is not None:
         sat = counts >= saturation
         counts = np.minimum(counts, saturation)
@@ -137,5 +147,6 @@ def simulate_pattern(image: np.ndarray | None = None, shape: tuple[int, ...] = (
     counts[mask] = 0
     params = {"shape": list(shape), "oversampling": oversampling, "photons": photons, "beamstop": beamstop,
               "gaps": [list(g) for g in gaps or []], "saturation": saturation, "phase_range": phase_range,
-              "noise": noise, "seed": seed, "object_extent": list(extent)}
+              "noise": noise, "seed": seed if not isinstance(seed, np.random.Generator) else None,
+              "object_extent": list(extent)}
     return SimulatedPattern(intensity=counts, mask=mask, obj=obj, support=support, params=params)

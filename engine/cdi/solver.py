@@ -1,13 +1,16 @@
 """Fourier phase retrieval for coherent diffraction imaging (CDI): ER, HIO, RAAR and shrink-wrap.
 
 All random starts run together as one batched tensor of shape ``(S, *shape)`` on the device (GPU when
-present). The solver is step-wise: :meth:`CDISolver.steps` yields a :class:`CDIState` after every
-operation of the recipe (see :mod:`engine.cdi.recipe`; ``*`` applies right to left).
+present). :class:`CDISolver` follows the engine's solver protocol: :meth:`~CDISolver.step` runs one
+operation of the recipe (see :mod:`engine.cdi.recipe`; ``*`` applies right to left) and returns a
+:class:`CDIState`, :meth:`~CDISolver.run` steps to the end with an observing callback, and
+:meth:`~CDISolver.state_dict` / :meth:`~CDISolver.load_state_dict` resume exactly.
 
-Model: ``I ~ |F x|^2`` (unitary FFT). Pixels that are not measured (mask) and the free pixels (a few
-percent of the measured ones, held out with their Friedel mates) are left free: the Fourier constraint
-is applied only on the other measured pixels. The free log-likelihood, computed on the free pixels,
-ranks the starts without rewarding over-fitting.
+Model: ``I ~ |F x|^2`` with ``F`` the unitary FFT (:class:`engine.cdi.fourier.FourierTransform`).
+Pixels that are not measured (mask) and the free pixels (a few percent of the measured ones, held out
+with their Friedel mates) are left free: the Fourier constraint is applied only on the other measured
+pixels. The free log-likelihood, computed on the free pixels, ranks the starts without rewarding
+over-fitting.
 
 Updates, with ``p = P_M x`` the Fourier-amplitude projection and ``S`` the support (intersected with
 ``Re p >= 0`` under positivity):
@@ -23,15 +26,19 @@ Updates, with ``p = P_M x`` the Fourier-amplitude projection and ``S`` the suppo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from engine.core.errors import InputError
 from engine.cdi import fourier as F
 from engine.cdi.recipe import PROJECTIONS, Recipe, parse_recipe
+from engine.core.errors import InputError
+from engine.core.seeds import numpy_rng
 
 #: default recipe: support from the autocorrelation, HIO with shrink-wrap, RAAR, then ER to settle
 DEFAULT_RECIPE = "ER**200*(Sup*ER**10*RAAR**40)**12*(Sup*HIO**50)**8"
@@ -107,6 +114,9 @@ class CDIState:
 class CDISolver:
     """Batched Fourier phase retrieval.
 
+    Loop ``while not solver.done: solver.step()``, or call :meth:`run`. Every parameter after
+    ``intensity`` is keyword-only.
+
     Parameters
     ----------
     intensity : ndarray (H, W) or (D, H, W)
@@ -118,16 +128,19 @@ class CDISolver:
     starts : int
         Number of random starts, run as one batch.
     seed : int
-        Start ``s`` is initialised from ``(seed, first_start + s)``, so a batch and single runs match.
+        Start ``s`` is initialised from the stream ``(seed, first_start + s)``, so a batch and single
+        runs match (hence an integer: a generator could not be split per start).
     options : CDIOptions or dict, optional
     device : str or torch.device
     support : ndarray of bool, optional
         Initial support (same layout as ``intensity``); default: from the autocorrelation.
+    centered : bool
+        ``intensity``, ``mask`` and ``support`` are centred (False: already in FFT layout).
     first_start : int
         Index of the first start (to reproduce one start of a batch alone).
     """
 
-    def __init__(self, intensity: np.ndarray, mask: np.ndarray | None = None,
+    def __init__(self, intensity: np.ndarray, *, mask: np.ndarray | None = None,
                  recipe: str | Recipe = DEFAULT_RECIPE, starts: int = 1, seed: int = 0,
                  options: CDIOptions | dict | None = None,
                  device: str | torch.device = "cpu", support: np.ndarray | None = None,
@@ -143,9 +156,16 @@ class CDISolver:
         self.ndim = intensity.ndim
         self.shape = intensity.shape
         self.starts = int(starts)
+        if seed is None or isinstance(seed, np.random.Generator):
+            raise InputError("CDISolver needs an integer seed: start s draws from the stream (seed, s)")
+        numpy_rng(seed, 0)  # the same checks as every seed (non-negative integer)
         self.seed = int(seed)
         self.first_start = int(first_start)
         self.device = torch.device(device)
+        self.fourier = F.FourierTransform(self.ndim)
+        # cumulative operation counts of the recipe's steps: operation i belongs to the first step
+        # whose end is above i (recipes may hold up to a million operations, so no flat list)
+        self._op_ends = list(itertools.accumulate(st.count for st in self.recipe.steps))
         m = np.zeros(self.shape, bool) if mask is None else np.asarray(mask, bool)
         if m.shape != self.shape:
             raise InputError(f"mask shape {m.shape} does not match the pattern {self.shape}")
@@ -168,7 +188,7 @@ class CDISolver:
         self.free_one = 1.0 - self.w_obs  # pixels the Fourier constraint leaves alone
         self.free_one_zero = self.w_free  # the same while not-measured pixels are held at zero
         if support is None:
-            sup = F.autocorrelation_support(iobs, observed, self.options.autocorr_threshold)
+            sup = F.autocorrelation_support(iobs, observed, threshold=self.options.autocorr_threshold)
         else:
             sup = torch.from_numpy(np.asarray(support, bool)).to(dev)
             if tuple(sup.shape) != self.shape:
@@ -189,7 +209,7 @@ class CDISolver:
         frac = self.options.free_fraction
         if frac <= 0:
             return torch.zeros_like(observed)
-        rng = np.random.default_rng([self.seed, 7919])
+        rng = numpy_rng(self.seed, 7919)
         pick = torch.from_numpy(rng.random(self.shape) < frac / 2).to(self.device)
         free = (pick | F.friedel_mate(pick, self.ndim)) & observed
         # keep the very centre constrained: it carries most of the photons and the scale
@@ -200,7 +220,7 @@ class CDISolver:
         """Uniform amplitude and random phases inside the support, scaled to the measured photons."""
         xs = []
         for s in range(self.starts):
-            rng = np.random.default_rng([self.seed, self.first_start + s])
+            rng = numpy_rng(self.seed, self.first_start + s)
             xs.append(np.exp(2j * np.pi * rng.random(self.shape)).astype(np.complex64))
         x = torch.from_numpy(np.stack(xs)).to(self.device) * self.support
         n_obs = float(self.observed.sum())
@@ -215,18 +235,18 @@ class CDISolver:
         if want_llk:
             # HIO/RAAR iterates are not solutions outside the support: score the supported part
             llk, llk_free = self._llk(self.x * self.support)
-        psi = F.fftn(self.x, self.ndim)
+        psi = self.fourier.A(self.x)
         zero = self.cycle <= self.options.zero_mask * self.recipe.cycles
         F.amplitude_projection_(psi, self.amp, self.free_one_zero if zero else self.free_one)
-        return F.ifftn(psi, self.ndim), llk, llk_free
+        return self.fourier.A_adjoint(psi), llk, llk_free
 
     def _llk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        psi = F.fftn(x, self.ndim)
+        psi = self.fourier.A(x)
         ic = psi.real ** 2 + psi.imag ** 2
-        llk = F.llk(ic, self.iobs, self.w_obs, self.ndim, self.options.noise)
+        llk = F.llk(self.iobs, ic, self.w_obs, ndim=self.ndim, noise=self.options.noise)
         free = None
         if self.options.free_fraction > 0:
-            free = F.llk(ic, self.iobs, self.w_free, self.ndim, self.options.noise)
+            free = F.llk(self.iobs, ic, self.w_free, ndim=self.ndim, noise=self.options.noise)
         return llk, free
 
     def _inside(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -266,7 +286,7 @@ class CDISolver:
         o = self.options
         return o.sigma_start if n == 1 else o.sigma_start + (o.sigma_end - o.sigma_start) * k / (n - 1)
 
-    def update_support(self, threshold: float | None = None, sigma: float | None = None) -> None:
+    def update_support(self, *, threshold: float | None = None, sigma: float | None = None) -> None:
         """Shrink-wrap every start; the support fraction is clamped to the guards."""
         o = self.options
         thr = o.threshold if threshold is None else threshold
@@ -274,7 +294,7 @@ class CDISolver:
         # the solution estimate lives in the support (HIO/RAAR leave a residue outside it), so the
         # support can only shrink, or grow by the smoothing width
         a = self.x.abs() * self.support
-        sm = F.smooth(a, sig, self.ndim, self._kernel(sig)) if sig > 0 else a
+        sm = F.smooth(a, sig, self.ndim, kernel=self._kernel(sig)) if sig > 0 else a
         d = F.dims(self.ndim)
         if o.threshold_method == "rms":
             ref = torch.sqrt((sm ** 2 * self.support).sum(dim=d) / self.support.sum(dim=d).clamp_min(1))
@@ -297,33 +317,70 @@ class CDISolver:
         self._sup_done += 1
 
     # ----------------------------------------------------------------------------------------
-    def steps(self, llk_every: int = 1) -> Iterator[CDIState]:
-        """Run the recipe, yielding after every operation.
+    @property
+    def total_operations(self) -> int:
+        """Operations in the recipe (projections and support updates)."""
+        return self._op_ends[-1] if self._op_ends else 0
+
+    @property
+    def done(self) -> bool:
+        """True when every operation of the recipe has run."""
+        return self.operation >= self.total_operations
+
+    def step(self, *, llk_every: int = 1) -> CDIState:
+        """Run the next operation of the recipe and report it.
 
         Parameters
         ----------
         llk_every : int
-            Compute the likelihoods every this many cycles (and on the last one); they come from the FFT
-            the cycle does anyway, so the cost is one log per pixel.
+            Compute the likelihoods when this cycle is a multiple of ``llk_every`` (and on the last
+            cycle); 0: never. They come from the FFT the cycle does anyway, so the cost is one log per
+            pixel.
+
+        Raises
+        ------
+        RuntimeError
+            When the recipe is already finished (see :attr:`done`).
         """
+        if self.done:
+            raise RuntimeError(f"the recipe is finished ({self.total_operations} operations)")
+        st = self.recipe.steps[bisect.bisect_right(self._op_ends, self.operation)]
+        name, kw = st.name, st.kwargs
         total = self.recipe.cycles
-        done = self.operation  # > 0 after load_state_dict: skip what was already run
-        for idx, (name, kw) in enumerate(self.recipe.operations()):
-            if idx < done:
-                continue
-            self.operation += 1
-            llk = llk_free = None
-            if name == "Sup":
-                self.update_support(kw.get("threshold"), kw.get("sigma"))
-            elif name in PROJECTIONS:
-                self.cycle += 1
-                want = llk_every > 0 and (self.cycle % llk_every == 0 or self.cycle == total)
-                llk, llk_free = self._project(name, kw, want)
-            frac = self.support_fraction() if name == "Sup" or llk is not None else None
-            yield CDIState(self.operation, self.cycle, total, name,
-                           llk=None if llk is None else llk.cpu().numpy(),
-                           llk_free=None if llk_free is None else llk_free.cpu().numpy(),
-                           support_fraction=frac)
+        self.operation += 1
+        llk = llk_free = None
+        if name == "Sup":
+            self.update_support(threshold=kw.get("threshold"), sigma=kw.get("sigma"))
+        elif name in PROJECTIONS:
+            self.cycle += 1
+            want = llk_every > 0 and (self.cycle % llk_every == 0 or self.cycle == total)
+            llk, llk_free = self._project(name, kw, want)
+        frac = self.support_fraction() if name == "Sup" or llk is not None else None
+        return CDIState(self.operation, self.cycle, total, name,
+                        llk=None if llk is None else llk.cpu().numpy(),
+                        llk_free=None if llk_free is None else llk_free.cpu().numpy(),
+                        support_fraction=frac)
+
+    def run(self, callback: Callable[[CDIState], Any] | None = None, *, llk_every: int = 0) -> CDIState:
+        """Step until :attr:`done`; return the last state, with the final likelihoods and support fraction.
+
+        ``callback(state)`` is called after every operation. It only observes: its return value is
+        ignored. An exception it raises (e.g. ``engine.jobs.Cancelled``) ends the run and propagates;
+        the solver stays consistent, so it can be saved or stepped on. ``llk_every`` is passed to
+        :meth:`step` (0, the default: likelihoods of the final state only).
+        """
+        state = None
+        while not self.done:
+            state = self.step(llk_every=llk_every)
+            if callback is not None:
+                callback(state)
+        if state is None:  # nothing left to run (e.g. a finished checkpoint)
+            last = self.recipe.steps[-1].name if self.recipe.steps else ""
+            state = CDIState(self.operation, self.cycle, self.recipe.cycles, last)
+        llk, llk_free = self.likelihoods()
+        state.llk, state.llk_free = llk, llk_free
+        state.support_fraction = self.support_fraction()
+        return state
 
     def state_dict(self) -> dict:
         """What a checkpoint needs to continue the recipe (CPU tensors and ints)."""
@@ -338,16 +395,6 @@ class CDISolver:
         self.x = d["x"].to(self.device, torch.complex64)
         self.support = d["support"].to(self.device, torch.bool)
         self.operation, self.cycle, self._sup_done = int(d["operation"]), int(d["cycle"]), int(d["sup_done"])
-
-    def run(self, llk_every: int = 0) -> CDIState:
-        """Run the whole recipe; return the last state (with final likelihoods)."""
-        state = None
-        for st in self.steps(llk_every=llk_every):
-            state = st
-        llk, llk_free = self.likelihoods()
-        state.llk, state.llk_free = llk, llk_free
-        state.support_fraction = self.support_fraction()
-        return state
 
     def likelihoods(self) -> tuple[np.ndarray, np.ndarray | None]:
         """LLK and free LLK of the current objects (one extra FFT), one value per start."""
@@ -371,7 +418,7 @@ class CDISolver:
         return F.from_fft_layout(self.support.cpu().numpy(), self.ndim)
 
 
-def support_bbox(support: np.ndarray, margin: int = 4) -> tuple[slice, ...]:
+def support_bbox(support: np.ndarray, *, margin: int = 4) -> tuple[slice, ...]:
     """Bounding box of a support plus ``margin`` pixels, clipped to the array."""
     idx = np.nonzero(support)
     if not idx[0].size:
@@ -396,8 +443,8 @@ def center_object(obj: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, np.
     return np.roll(obj, shifts, axis=axes), np.roll(support, shifts, axis=axes)
 
 
-def crop_to_support(obj: np.ndarray, support: np.ndarray, margin: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def crop_to_support(obj: np.ndarray, support: np.ndarray, *, margin: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Centre on the support and crop both to its bounding box plus ``margin``."""
     obj, support = center_object(obj, support)
-    bb = support_bbox(support, margin)
+    bb = support_bbox(support, margin=margin)
     return obj[bb], support[bb]

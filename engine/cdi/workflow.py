@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.core.colors import complex_to_rgb
-from engine.core.errors import InputError
 from engine.cdi.prtf import prtf, resolution_at
 from engine.cdi.registration import average_objects
 from engine.cdi.solver import DEFAULT_RECIPE, CDIOptions, CDISolver, CDIState, crop_to_support
+from engine.core.colors import complex_to_rgb
+from engine.core.errors import InputError
 
 PREVIEW_SIDE = 256
 #: starts (best first) registered for the PRTF
@@ -77,7 +77,7 @@ def best_index(state: CDIState) -> int:
     return int(np.argmin(vals)) if vals is not None else 0
 
 
-def analyse(solver: CDISolver, intensity: np.ndarray, mask: np.ndarray | None, average: int = 0,
+def analyse(solver: CDISolver, intensity: np.ndarray, mask: np.ndarray | None = None, *, average: int = 0,
             margin: int = 4) -> CDIResult:
     """Rank the starts, register and average the best ones, and compute the PRTF.
 
@@ -93,12 +93,12 @@ def analyse(solver: CDISolver, intensity: np.ndarray, mask: np.ndarray | None, a
     m = min(solver.starts, max(k, PRTF_STARTS))  # the PRTF needs several starts, even when few are averaged
     objs = solver.objects()
     sups = solver.supports()
-    _, regs_all = average_objects([objs[i] for i in rank[:m]], 0)
+    _, regs_all = average_objects([objs[i] for i in rank[:m]], ref_index=0)
     regs = regs_all[:k]
     avg = np.mean([r.aligned for r in regs], axis=0).astype(np.complex64)
-    q, curve = prtf([r.aligned for r in regs_all], intensity, mask)
-    obj, sup = crop_to_support(avg, sups[rank[0]], margin)
-    tops = [crop_to_support(r.aligned, sups[rank[0]], margin)[0] for r in regs]
+    q, curve = prtf(intensity, [r.aligned for r in regs_all], mask=mask)
+    obj, sup = crop_to_support(avg, sups[rank[0]], margin=margin)
+    tops = [crop_to_support(r.aligned, sups[rank[0]], margin=margin)[0] for r in regs]
     return CDIResult(object=obj.astype(np.complex64), support=sup,
                      top_objects=np.stack(tops).astype(np.complex64),
                      llk=[float(v) for v in llk], llk_free=None if free is None else [float(v) for v in free],
@@ -108,7 +108,7 @@ def analyse(solver: CDISolver, intensity: np.ndarray, mask: np.ndarray | None, a
                               "prtf_starts": m, "prtf_resolution_nyquist": resolution_at(q, curve)})
 
 
-def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, recipe: str | None = None,
+def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, *, recipe: str | None = None,
                 starts: int = 1, seed: int = 0, options: dict | None = None, device: str = "cpu",
                 average: int = 0, publish_every: int = 10,
                 on_state: Callable[[CDISolver, CDIState], None] | None = None,
@@ -121,7 +121,7 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, recipe: s
     each support update; ``cancelled()`` is checked every cycle (a cancelled run is still analysed).
     ``on_checkpoint(solver.state_dict())`` is called every ``checkpoint_every`` cycles and on a stop;
     ``resume_state`` continues from such a state. ``support`` (centred, nonzero = inside) replaces the
-    support from the autocorrelation.
+    support from the autocorrelation. Options after ``mask`` are keyword-only.
     """
     t0 = time.time()
     recipe = recipe or DEFAULT_RECIPE
@@ -130,12 +130,15 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, recipe: s
         support = np.asarray(support) != 0
         if support.shape != np.shape(intensity):
             raise InputError(f"the support has shape {support.shape}; the pattern has {np.shape(intensity)}")
-    solver = CDISolver(intensity, mask, recipe=recipe, starts=starts, seed=seed, options=opts, device=device,
-                       support=support)
+    solver = CDISolver(intensity, mask=mask, recipe=recipe, starts=starts, seed=seed, options=opts,
+                       device=device, support=support)
     if resume_state is not None:
         solver.load_state_dict(resume_state)
     stopped = False
-    for state in solver.steps(llk_every=max(1, int(publish_every))):
+    llk_every = max(1, int(publish_every))
+    # a loop over step() rather than run(callback): a stop leaves the loop and the run is still analysed
+    while not solver.done:
+        state = solver.step(llk_every=llk_every)
         if on_state is not None and (state.llk is not None or state.op == "Sup"):
             on_state(solver, state)
         if cancelled is not None and cancelled():
@@ -146,7 +149,7 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, recipe: s
             on_checkpoint(solver.state_dict())
     if stopped and on_checkpoint is not None:
         on_checkpoint(solver.state_dict())
-    res = analyse(solver, intensity, mask, average)
+    res = analyse(solver, intensity, mask, average=average)
     res.summary.update({
         "recipe": recipe, "recipe_steps": str(solver.recipe), "cycles_done": solver.cycle,
         "cycles": solver.recipe.cycles, "starts": solver.starts, "seed": seed, "options": opts.to_dict(),
@@ -214,7 +217,7 @@ def write_outputs(folder, res: CDIResult) -> list[str]:
                             objects=res.top_objects)
     Image.fromarray((amplitude_image(res.object) * 255).astype(np.uint8)).save(folder / "object.png")
     Image.fromarray((phase_image(res.object) * 255).astype(np.uint8)).save(folder / "object_phase.png")
-    write_cxi_object(folder / "object.cxi", res.object, res.support, res.summary)
+    write_cxi_object(folder / "object.cxi", res.object, res.support, params=res.summary)
     with open(folder / "prtf.json", "w", encoding="utf-8") as f:
         json.dump({"q_nyquist": res.prtf_q, "prtf": res.prtf}, f)
     return ["object.npz", "object.png", "object_phase.png", "object.cxi", "prtf.json"]

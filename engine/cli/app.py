@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 
 from engine.cli.common import add_subparser, say
@@ -21,8 +21,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def app_file() -> Path:
-    """The app's entry script, found as package data of ``ui`` (the engine never imports the UI)."""
-    return Path(str(resources.files("ui").joinpath("app.py")))
+    """The app's entry script, ``app.py`` of the installed ``ui`` package.
+
+    Found through the import system's spec of ``ui`` without importing it: the engine never runs UI code.
+    """
+    from engine.core.errors import InputError
+
+    spec = importlib.util.find_spec("ui")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in locations:
+        path = Path(folder) / "app.py"
+        if path.is_file():
+            return path
+    raise InputError("the app's files (the ui package) are not installed; reinstall inverse-studio")
 
 
 def run(args: argparse.Namespace) -> int:

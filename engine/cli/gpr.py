@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from engine.cli.common import add_device_argument, add_subparser, resolve_device
 from engine.core.errors import InputError
+from engine.core.machine import machine_info
 from engine.gpr.measurements import MODELS
-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,27 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
-
-
-def machine_info() -> dict:
-    """Where a result was measured: CPU, cores, load, torch version."""
-    import torch
-
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
-    try:
-        info["loadavg_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return info
 
 
 def run(args: argparse.Namespace) -> int:

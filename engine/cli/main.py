@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 parser.print_help()
                 return 2
-            raise UsageError(f"{PROG} {args.command}: a subcommand is needed (see {PROG} {args.command} --help)")
+            raise UsageError(f"a subcommand is needed (see {prog} --help)", prog)
         return int(args.func(args) or 0)
     except SystemExit as e:  # --help and --version print and exit 0
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else 2

@@ -43,8 +43,8 @@ def run(a: argparse.Namespace) -> int:
     import numpy as np
 
     from engine.core.imageio import read_image
-    from engine.jobs import run_inline
     from engine.dip.inputs import prepare_inputs
+    from engine.jobs import run_inline
     from engine.runs import RunStore
 
     out = Path(a.out)

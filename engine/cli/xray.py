@@ -17,20 +17,55 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from engine.cli.common import Parser, add_subparser
 from engine.core.errors import InputError
 
-USAGE = """usage:
-  inverse-studio xray predict IMAGE_OR_DIR... [--model default|PATH|xrv:NAME]
-        [--saliency gradcam|gradcampp|ig|occlusion --out DIR] [--target CLASS] [--json]
-  inverse-studio xray train --data DIR --out MODEL_DIR [--epochs N] [--seed S] ..."""
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg"}
+SALIENCY_METHODS = ("gradcam", "gradcampp", "ig", "occlusion")
 
 
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from engine.xray.train import MODEL_NAME
+
+    p = add_subparser(subparsers, "xray", help="chest X-ray prediction and the classifier's training")
+    sub = p.add_subparsers(dest="xray_command", metavar="COMMAND", parser_class=Parser)
+
+    ap = add_subparser(sub, "predict", help="classify chest X-rays", description="Classify chest X-rays.")
+    ap.add_argument("inputs", nargs="+", help="image files (DICOM/PNG/JPEG) or folders")
+    ap.add_argument("--model", default="default", help="default, a model .json, a TorchScript file or xrv:NAME")
+    ap.add_argument("--saliency", choices=SALIENCY_METHODS, default=None)
+    ap.add_argument("--target", default=None, help="class to explain (default: the predicted one)")
+    ap.add_argument("--out", default=None, help="folder for saliency overlay PNGs")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for inference (default 1)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.set_defaults(func=run_predict)
+
+    tp = add_subparser(sub, "train", help="train the chest X-ray classifier",
+                       description="Train the chest X-ray classifier.")
+    tp.add_argument("--data", required=True, help="folder with NORMAL/ and PNEUMONIA/ images")
+    tp.add_argument("--out", required=True, help="folder for weights, config and model card")
+    tp.add_argument("--name", default=MODEL_NAME)
+    tp.add_argument("--epochs", type=int, default=10)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--size", type=int, default=160, help="square input side in pixels")
+    tp.add_argument("--batch", type=int, default=64)
+    tp.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle)")
+    tp.add_argument("--weight-decay", type=float, default=5e-4)
+    tp.add_argument("--val-fraction", type=float, default=0.15)
+    tp.add_argument("--widths", default="24,48,96,128")
+    tp.add_argument("--strides", default="2,2,1", help="stride of each residual stage")
+    tp.add_argument("--stem-stride", type=int, default=4)
+    tp.add_argument("--threads", type=int, default=2)
+    tp.add_argument("--limit", type=int, default=0, help="use only this many images per class (smoke runs)")
+    tp.set_defaults(func=run_train)
+
+
+# ------------------------------------------------------------------------------------------ predict
 def _collect(paths: list[str]) -> list[Path]:
     """Files named, plus image files found recursively in named folders (sorted, no duplicates)."""
     out: list[Path] = []
@@ -62,24 +97,14 @@ def read_grey(path: Path) -> tuple[np.ndarray, list[str]]:
     """A file as a displayed grey [0, 1] image plus reader and domain warnings.
 
     Uses the DICOM-aware reader (:func:`engine.xray.read_xray`, default window, MONOCHROME1 inverted)
-    with its domain checks; falls back to plain Pillow decoding if that module is unavailable.
+    with its domain checks.
     """
-    try:
-        from engine.xray.display import read_xray
-    except ImportError:  # reader not installed in this checkout: PNG/JPEG only
-        from engine.xray.data import decode_grey
+    from engine.xray.display import read_xray
+    from engine.xray.domain import domain_warnings, image_stats
 
-        return decode_grey(path), []
     xr = read_xray(path, path.name)
     img = xr.display()
-    warnings = list(xr.warnings)
-    try:
-        from engine.xray.domain import domain_warnings, image_stats
-
-        warnings += domain_warnings(xr.header, image_stats(img))
-    except ImportError:
-        pass
-    return img, warnings
+    return img, list(xr.warnings) + domain_warnings(xr.header, image_stats(img))
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
@@ -101,66 +126,47 @@ def _overlay_name(path: Path, method: str, used: set[str]) -> str:
     return name
 
 
-def predict_main(argv: list[str]) -> int:
-    """``inverse-studio xray predict``; returns the exit code."""
-    ap = argparse.ArgumentParser(prog="inverse-studio xray predict", description="Classify chest X-rays.")
-    ap.add_argument("inputs", nargs="+", help="image files (DICOM/PNG/JPEG) or folders")
-    ap.add_argument(
-        "--model", default="default", help="default, a model .json, a TorchScript file or xrv:NAME"
-    )
-    ap.add_argument("--saliency", choices=["gradcam", "gradcampp", "ig", "occlusion"], default=None)
-    ap.add_argument("--target", default=None, help="class to explain (default: the predicted one)")
-    ap.add_argument("--out", default=None, help="folder for saliency overlay PNGs")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads for inference (default 1)")
-    ap.add_argument("--json", action="store_true", help="one JSON object per line")
-    try:
-        a = ap.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    if a.saliency and not a.out:
-        print("error: --saliency needs --out DIR for the overlay images", file=sys.stderr)
-        return 2
+def _emit(row: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row), flush=True)
+    elif "error" in row:
+        print(f"{row['path']}\tERROR\t{row['error']}", flush=True)
+    else:
+        extra = f"\t{row['saliency']}" if "saliency" in row else ""
+        print(f"{row['path']}\t{row['label']}\t{row['probability']:.4f}{extra}", flush=True)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``inverse-studio xray predict``: one row per file; 1 when a file could not be read."""
+    if args.saliency and not args.out:
+        raise InputError("--saliency needs --out DIR for the overlay images")
 
     from engine.xray.predict import Classifier
     from engine.xray.saliency import overlay
 
-    try:
-        clf = Classifier.load(a.model)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    clf.threads = max(1, a.threads)
-    files = _collect(a.inputs)
+    clf = Classifier.load(args.model)
+    clf.threads = max(1, args.threads)
+    files = _collect(args.inputs)
     if not files:
-        print("error: no DICOM/PNG/JPEG files found", file=sys.stderr)
-        return 2
-    out_dir = Path(a.out) if a.out else None
+        raise InputError("no DICOM/PNG/JPEG files found")
+    out_dir = Path(args.out) if args.out else None
+    batch = max(1, args.batch)
     failed = 0
     used: set[str] = set()
 
-    def emit(row: dict) -> None:
-        if a.json:
-            print(json.dumps(row), flush=True)
-        elif "error" in row:
-            print(f"{row['path']}\tERROR\t{row['error']}", flush=True)
-        else:
-            extra = f"\t{row['saliency']}" if "saliency" in row else ""
-            print(f"{row['path']}\t{row['label']}\t{row['probability']:.4f}{extra}", flush=True)
-
     # Read a batch of files, predict them together (the bulk of the time is the forward pass).
-    for i in range(0, len(files), max(1, a.batch)):
-        chunk = files[i : i + max(1, a.batch)]
+    for i in range(0, len(files), batch):
+        chunk = files[i : i + batch]
         ok: list[tuple[Path, np.ndarray, list[str]]] = []
         rows: dict[Path, dict] = {}
         for f in chunk:
             try:
                 img, warns = read_grey(f)
                 ok.append((f, img, warns))
-            except (InputError, OSError, ValueError) as e:
+            except (InputError, OSError, ValueError) as e:  # one bad file is a row, not the end of the run
                 rows[f] = {"path": str(f), "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
         if ok:
-            probs = clf.predict_proba([img for _, img, _ in ok], batch_size=a.batch)
+            probs = clf.predict_proba([img for _, img, _ in ok], batch_size=batch)
             for (f, img, warns), p in zip(ok, probs):
                 row = {
                     "path": str(f),
@@ -170,10 +176,10 @@ def predict_main(argv: list[str]) -> int:
                     "model": clf.name,
                     "warnings": warns,
                 }
-                if a.saliency and out_dir is not None:
+                if args.saliency and out_dir is not None:
                     try:
-                        sm = clf.saliency(img, a.saliency, a.target)
-                        dest = out_dir / _overlay_name(f, a.saliency, used)
+                        sm = clf.saliency(img, args.saliency, args.target)
+                        dest = out_dir / _overlay_name(f, args.saliency, used)
                         _save_png(dest, overlay(img, sm))
                         row["saliency"] = str(dest)
                         row["saliency_target"] = (
@@ -184,37 +190,28 @@ def predict_main(argv: list[str]) -> int:
                 rows[f] = row
         for f in chunk:
             failed += "error" in rows[f]
-            emit(rows[f])
+            _emit(rows[f], args.json)
     return 1 if failed else 0
 
 
-def main(argv: list[str]) -> int:
-    """``inverse-studio xray predict|train ...``; returns the exit code."""
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    cmd, rest = argv[0], argv[1:]
-    if cmd == "predict":
-        return predict_main(rest)
-    if cmd == "train":
-        from engine.xray.train import main as train_main
-
-        try:
-            return train_main(rest)
-        except InputError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    print(f"error: unknown xray command {cmd!r}; expected predict or train", file=sys.stderr)
-    return 2
+# -------------------------------------------------------------------------------------------- train
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise InputError(f"{flag} must be positive integers, got {text!r}")
+    return values
 
 
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def run_train(args: argparse.Namespace) -> int:
+    """``inverse-studio xray train``: progress and metrics on stdout, the model files in ``--out``."""
+    from engine.xray.train import train
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from engine.cli.common import add_subparser
-
-    p = add_subparser(subparsers, "xray", help="chest X-ray prediction and the classifier's training")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=lambda a: main(a.rest))
+    train(args.data, args.out, name=args.name, epochs=args.epochs, seed=args.seed, size=args.size,
+          batch=args.batch, lr=args.lr, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
+          widths=_int_list(args.widths, "--widths"), strides=_int_list(args.strides, "--strides"),
+          stem_stride=args.stem_stride, threads=args.threads, limit=args.limit,
+          progress=lambda line: print(line, flush=True))
+    return 0

@@ -8,6 +8,7 @@
 - :mod:`~engine.core.metrics`: PSNR and SSIM, reference first.
 - :mod:`~engine.core.colors`: colour ramps, heat-map overlays and complex-to-RGB rendering.
 - :mod:`~engine.core.seeds`: one way to turn a ``seed`` into generators.
+- :mod:`~engine.core.machine`: the machine and load a benchmark ran on.
 """
 
 from engine.core.errors import InputError

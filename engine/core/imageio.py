@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.errors import InputError
+from engine.core.reading import read_capped
 
 MAX_BYTES = 200 * 1024 * 1024  # a bigger upload is refused before it is decoded
 MAX_PIXELS = 40_000_000  # 40 MP: beyond this DIP is unusable anyway
@@ -37,21 +38,8 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
         Missing file, unknown type, undecodable content, wrong shape, NaN, pickled arrays, too large.
     """
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        name = name or path.name
-        if not path.is_file():
-            raise InputError(f"{name}: no such file")
-        if path.stat().st_size > MAX_BYTES:
-            raise InputError(f"{name}: file is {path.stat().st_size / 2**20:.0f} MiB; the limit is "
-                             f"{MAX_BYTES // 2**20} MiB")
-        data = path.read_bytes()
-    else:
-        data = bytes(source)
-        name = name or "upload"
-        if len(data) > MAX_BYTES:
-            raise InputError(f"{name}: {len(data) / 2**20:.0f} MiB; the limit is {MAX_BYTES // 2**20} MiB")
-    if not data:
-        raise InputError(f"{name}: the file is empty")
+        name = name or Path(source).name
+    data, name = read_capped(source, max_bytes=MAX_BYTES, name=name, expected="an image (PNG/JPEG/TIFF/NPY/NPZ)")
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise InputError(f"{name}: unsupported file type {suffix or '(none)'}; expected one of "

@@ -16,6 +16,8 @@ Source = str | os.PathLike | bytes | bytearray | memoryview
 
 
 def _mib(n: int) -> str:
+    if n < 2**20:
+        return f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n} bytes"
     return f"{n / 2**20:.0f} MiB"
 
 

@@ -8,6 +8,8 @@ import torch
 from engine.core.errors import InputError
 
 Seed = int | np.random.Generator | None
+#: a torch seed: an int, a generator passed through, or None for torch's global generator
+TorchSeed = int | torch.Generator | None
 
 
 def numpy_rng(seed: Seed, *stream: int) -> np.random.Generator:
@@ -31,3 +33,19 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
     g = torch.Generator(device=device)
     g.manual_seed(int(seed))
     return g
+
+
+def torch_rng(seed: TorchSeed) -> torch.Generator | None:
+    """The CPU generator behind ``seed``.
+
+    A ``torch.Generator`` is returned as is, an int seeds a new CPU generator (the same stream as
+    ``torch.Generator().manual_seed(seed)``), None stands for torch's global generator.
+    """
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
+        raise InputError(f"seed must be an integer or a torch.Generator, not {seed!r}")
+    try:
+        return torch_generator(int(seed))
+    except RuntimeError as e:  # outside what manual_seed accepts
+        raise InputError(f"seed {seed} is out of range for a torch generator") from e

@@ -28,7 +28,7 @@ def _same_channels(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
     raise InputError(f"{what} is grey but the image is RGB; give an RGB {what}")
 
 
-def prepare_inputs(image: np.ndarray, params: dict, reference: np.ndarray | None = None,
+def prepare_inputs(image: np.ndarray, params: dict, *, reference: np.ndarray | None = None,
                    mask: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Build the arrays and parameters of a restoration run.
 
@@ -80,10 +80,10 @@ def prepare_inputs(image: np.ndarray, params: dict, reference: np.ndarray | None
     info = ""
     if task == "denoise":
         if corruption:
-            observed = corrupt(image, corruption, params.get("severity", 3), seed)
+            observed = corrupt(image, corruption, severity=params.get("severity", 3), seed=seed)
             info = describe(corruption, params.get("severity", 3))
         elif simulate:
-            observed = dg.add_noise(image, sigma, seed)
+            observed = dg.add_noise(image, sigma, seed=seed)
             info = f"Gaussian noise, std {sigma:.4f}"
         else:
             observed = image
@@ -117,7 +117,7 @@ def prepare_inputs(image: np.ndarray, params: dict, reference: np.ndarray | None
             kernel = dg.gaussian_kernel(float(params.get("blur_sigma", 2.0)))
         elif kind == "motion":
             kernel = dg.motion_kernel(int(params.get("motion_length", 9)),
-                                      float(params.get("motion_angle", 30)))
+                                      angle=float(params.get("motion_angle", 30)))
         else:
             raise InputError(f"unknown blur kernel {kind!r}; expected gaussian or motion")
         arrays["kernel"] = kernel
@@ -129,12 +129,12 @@ def prepare_inputs(image: np.ndarray, params: dict, reference: np.ndarray | None
     else:  # jpeg
         q = int(params.get("quality", 10))
         if simulate:
-            observed = dg.jpeg(image, q)
+            observed = dg.jpeg(image, quality=q)
             info = f"JPEG quality {q}"
         else:
             observed = image
     if corruption and task != "denoise":
-        observed = corrupt(observed, corruption, params.get("severity", 3), seed)
+        observed = corrupt(observed, corruption, severity=params.get("severity", 3), seed=seed)
         info = (info + "; " if info else "") + describe(corruption, params.get("severity", 3))
     if reference is None and clean is not None:
         reference = clean

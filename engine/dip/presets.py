@@ -95,7 +95,7 @@ class Preset:
         return asdict(self)
 
 
-def task_key(task: str, factor: int = 4) -> str:
+def task_key(task: str, *, factor: int = 4) -> str:
     """The key of ``task`` in the per-task tables (``sr`` carries its factor: ``sr4``)."""
     return f"sr{int(factor)}" if task == "sr" else task
 

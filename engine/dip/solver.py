@@ -7,23 +7,36 @@ detector (:mod:`engine.dip.stopping`) picks the iteration ``t*`` and keeps that 
 
 Any size: the network works on the size rounded up to its multiple (``2**levels``) and its
 output is centre-cropped back before the operator, so the loss only sees real pixels.
+
+:class:`DIPSolver` follows the engine's solver protocol (``step``, ``run(callback)``,
+``state_dict``/``load_state_dict``); :func:`restore` is the one-call form::
+
+    from engine import restore
+    result = restore(noisy, task="denoise", reference=clean, max_iters=300)
+    result.image, result.es_iteration, result.psnr
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.device import pick_device
 from engine.core.errors import InputError
+from engine.core.metrics import psnr
+from engine.core.operator import Operator
+from engine.core.seeds import torch_generator
 from engine.dip.operators import make_operator, to_numpy, to_tensor
+from engine.dip.presets import Preset, get_preset, task_key
 from engine.dip.priors.deep_decoder import DeepDecoder
 from engine.dip.priors.skip import ShuffledSkipNet, classic_skip_net, light_skip_net
-from engine.dip.presets import Preset, get_preset, task_key
 from engine.dip.stopping import make_detector
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -42,10 +55,10 @@ def build_net(preset: Preset, out_channels: int) -> nn.Module:
     if preset.net == "skip":
         ch = tuple(kw.get("channels", (128,) * 5))
         if preset.name == "classic" and ch == (128,) * 5 and preset.z_channels == 32:
-            return classic_skip_net(out_channels, preset.z_channels)
-        return light_skip_net(out_channels, preset.z_channels, channels=ch, skip=kw.get("skip", 4),
-                              upsample=kw.get("upsample", "bilinear"), pad=kw.get("pad", "reflection"),
-                              up_channels=kw.get("up_channels"))
+            return classic_skip_net(out_channels, in_channels=preset.z_channels)
+        return light_skip_net(out_channels, in_channels=preset.z_channels, channels=ch,
+                              skip=kw.get("skip", 4), upsample=kw.get("upsample", "bilinear"),
+                              pad=kw.get("pad", "reflection"), up_channels=kw.get("up_channels"))
     if preset.net == "shuffled_skip":
         return ShuffledSkipNet(preset.z_channels, out_channels, channels=tuple(kw.get("channels", (16,) * 4)),
                                skip=kw.get("skip", 4), r=int(kw.get("r", 2)),
@@ -62,8 +75,9 @@ class DIPSolver:
     Parameters
     ----------
     observed : array ``(h, w)`` / ``(h, w, C)`` in [0, 1], or tensor ``(1, C, h, w)``
-    operator : nn.Module or None
-        The forward operator ``A``; None builds it from ``task`` (and ``mask``, ``factor``, ``kernel``).
+    operator : Operator or None
+        The forward operator ``A`` (any module mapping the image to the observation); None builds
+        it from ``task`` (and ``mask``, ``factor``, ``kernel``).
     preset : str or Preset
         ``"cpu"``, ``"classic"``, ``"fast-preview"``, ``"deep-decoder"`` or a :class:`Preset`.
     task : {"denoise", "inpaint", "sr", "deblur", "jpeg"}
@@ -84,8 +98,8 @@ class DIPSolver:
         Size of the restored image; default: the observation's size (times ``factor`` for sr).
     """
 
-    def __init__(self, observed: np.ndarray | torch.Tensor, operator: nn.Module | None = None,
-                 preset: str | Preset = "cpu", *, task: str = "denoise", factor: int = 4,
+    def __init__(self, observed: np.ndarray | torch.Tensor, *, operator: Operator | None = None,
+                 preset: str | Preset = "cpu", task: str = "denoise", factor: int = 4,
                  kernel: np.ndarray | None = None, loss: str | None = None, seed: int = 0,
                  device: torch.device | str | None = None, mask: np.ndarray | torch.Tensor | None = None,
                  stopping: str = "wmv", window: int | None = None, patience: int | None = None,
@@ -94,7 +108,7 @@ class DIPSolver:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.preset = get_preset(preset)
         self.task = task
-        self.task_key = task_key(task, factor)
+        self.task_key = task_key(task, factor=factor)
         y = observed if isinstance(observed, torch.Tensor) else to_tensor(_check_image(observed))
         self.y = y.float().to(self.device)
         c, h, w = self.y.shape[1:]
@@ -131,10 +145,8 @@ class DIPSolver:
         self._crop = ((self.padded[0] - H) // 2, (self.padded[1] - W) // 2)
         scale = getattr(self.net, "code_scale", 1)
         zshape = (1, self.preset.z_channels, self.padded[0] // scale, self.padded[1] // scale)
-        g = torch.Generator().manual_seed(self.seed)
-        self.z = (torch.rand(zshape, generator=g) * self.preset.z_scale).to(self.device)
-        self._gen = torch.Generator(device=self.device)
-        self._gen.manual_seed(self.seed + 1)
+        self.z = (torch.rand(zshape, generator=torch_generator(self.seed)) * self.preset.z_scale).to(self.device)
+        self._gen = torch_generator(self.seed + 1, self.device)
         self.sigma_reg = self.preset.jitter(self.task_key)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.preset.lr)
 
@@ -208,12 +220,17 @@ class DIPSolver:
                 "patience_left": None if es is None else es.patience_left,
                 "stop": self.es_fired}
 
-    def run(self, callback: Callable[[dict], bool | None] | None = None) -> np.ndarray:
-        """Step until :attr:`done`; ``callback(state)`` returning True stops early. Returns :meth:`output`."""
+    def run(self, callback: Callable[[dict], Any] | None = None) -> np.ndarray:
+        """Step until :attr:`done`, calling ``callback(state)`` after every step; returns :meth:`output`.
+
+        The callback only observes: its return value is ignored (the budget and the detector decide
+        when to stop). An exception it raises, e.g. ``engine.jobs.Cancelled``, ends the run and
+        propagates; the solver stays consistent, so it can be saved or stepped on.
+        """
         while not self.done:
             state = self.step()
-            if callback is not None and callback(state):
-                break
+            if callback is not None:
+                callback(state)
         return self.output()
 
     def _crop_out(self, x: torch.Tensor) -> torch.Tensor:
@@ -267,6 +284,98 @@ class DIPSolver:
         if self.es is not None and s["es"] is not None:
             es = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v) for k, v in s["es"].items()}
             self.es.load_state_dict(es)
+
+
+@dataclass
+class RestoreResult:
+    """What :func:`restore` returns.
+
+    Attributes
+    ----------
+    image : float32 ``(H, W)`` or ``(H, W, C)`` in [0, 1]
+        The image kept at t* (the variance minimum); the last image when ``stopping="none"``.
+    es_iteration : int or None
+        t*, the iteration of ``image`` (None without a detector, or before its window filled).
+    stopped_iteration : int
+        The iteration the run ended at (the detector fired, or the budget was spent).
+    es_fired : bool
+        Whether the detector ended the run.
+    psnr, peak_psnr, peak_iteration : float, float, int, or None without a reference
+        The PSNR of ``image``, and the best PSNR of the current image along the run and its
+        iteration (the reference only measures; it never steers the run), in dB.
+    metrics : list of dict
+        One row per iteration: ``iteration``, ``loss``, ``lr``, ``es_variance`` (None until the
+        window is full) and, with a reference, ``psnr``.
+    """
+
+    image: np.ndarray
+    es_iteration: int | None
+    stopped_iteration: int
+    es_fired: bool = False
+    psnr: float | None = None
+    peak_psnr: float | None = None
+    peak_iteration: int | None = None
+    metrics: list[dict] = field(default_factory=list)
+
+
+def restore(observed: np.ndarray | torch.Tensor, *, task: str = "denoise", reference: np.ndarray | None = None,
+            preset: str | Preset = "cpu", stopping: str = "wmv", seed: int = 0,
+            device: torch.device | str | None = None, callback: Callable[[dict], Any] | None = None,
+            **options: Any) -> RestoreResult:
+    """Restore one image with the Deep Image Prior and early stopping.
+
+    Parameters
+    ----------
+    observed : array ``(h, w)`` / ``(h, w, C)`` in [0, 1]
+    task : {"denoise", "inpaint", "sr", "deblur", "jpeg"}
+    reference : array of the output's size, optional
+        A clean image: PSNR is then measured along the run (it never steers it).
+    preset, stopping, seed : as for :class:`DIPSolver`
+    device : str or torch.device, optional
+        :func:`engine.core.device.pick_device`: None picks CUDA when present, else the CPU.
+    callback : callable, optional
+        ``callback(state)`` after every step (the dict of :meth:`DIPSolver.step`); it only
+        observes. An exception it raises (a cancel) propagates.
+    **options
+        Any other keyword of :class:`DIPSolver`: ``mask``, ``factor``, ``kernel``, ``operator``,
+        ``loss``, ``window``, ``patience``, ``alpha``, ``max_iters``, ``out_shape``.
+
+    Returns
+    -------
+    RestoreResult
+    """
+    dev = torch.device(pick_device(None if device is None else str(device)))
+    solver = DIPSolver(observed, task=task, preset=preset, stopping=stopping, seed=seed, device=dev, **options)
+    ref_t = None
+    if reference is not None:
+        ref = _check_image(reference)
+        if ref.shape[:2] != solver.out_shape:
+            raise InputError(f"reference is {ref.shape[1]}x{ref.shape[0]} but the output is "
+                             f"{solver.out_shape[1]}x{solver.out_shape[0]}; they must match")
+        ref_t = to_tensor(ref, device=dev)
+        if ref_t.shape[1] != solver.y.shape[1]:
+            raise InputError("reference and image differ in channels (grey vs RGB); give matching images")
+    rows: list[dict] = []
+    peak: list = [None, None]  # best PSNR and its iteration
+
+    def observe(state: dict) -> None:
+        row = {"iteration": state["iteration"], "loss": state["loss"], "lr": state["lr"],
+               "es_variance": state["es_variance"]}
+        if ref_t is not None:
+            row["psnr"] = psnr(ref_t, state["output"])
+            if peak[0] is None or row["psnr"] > peak[0]:
+                peak[:] = [row["psnr"], state["iteration"]]
+        rows.append(row)
+        if callback is not None:
+            callback(state)
+
+    solver.run(callback=observe)
+    image = solver.output("best" if solver.es is not None else "last")
+    return RestoreResult(
+        image=image, es_iteration=None if solver.es is None else solver.es.best_iteration,
+        stopped_iteration=solver.iteration, es_fired=solver.es_fired,
+        psnr=None if ref_t is None else psnr(ref_t, to_tensor(image, device=dev)),
+        peak_psnr=peak[0], peak_iteration=peak[1], metrics=rows)
 
 
 def _check_image(a: np.ndarray) -> np.ndarray:

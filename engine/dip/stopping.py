@@ -95,7 +95,7 @@ class WMV(_Detector):
 
     kind = "wmv"
 
-    def __init__(self, window: int = 100, patience: int = 1000) -> None:
+    def __init__(self, *, window: int = 100, patience: int = 1000) -> None:
         super().__init__(patience)
         if window < 2:
             raise ValueError(f"window {window}; expected >= 2")
@@ -106,7 +106,7 @@ class WMV(_Detector):
         self._shift: torch.Tensor | None = None  # subtracted from every frame (numerics)
         self._count = 0                          # frames pushed so far
 
-    def update(self, x: torch.Tensor, iteration: int, keep: torch.Tensor | None = None) -> bool:
+    def update(self, x: torch.Tensor, iteration: int, *, keep: torch.Tensor | None = None) -> bool:
         """Push the output ``x`` of ``iteration``; return True when the detector fires.
 
         ``keep`` is the image remembered if this iteration becomes t* (default ``x``).
@@ -173,7 +173,7 @@ class EMV(_Detector):
 
     kind = "emv"
 
-    def __init__(self, alpha: float = 0.1, patience: int = 1000) -> None:
+    def __init__(self, *, alpha: float = 0.1, patience: int = 1000) -> None:
         super().__init__(patience)
         if not 0 < alpha < 1:
             raise ValueError(f"alpha {alpha}; expected 0 < alpha < 1")
@@ -186,7 +186,7 @@ class EMV(_Detector):
     def burn_in(self) -> int:
         return math.ceil(1 / self.alpha)
 
-    def update(self, x: torch.Tensor, iteration: int, keep: torch.Tensor | None = None) -> bool:
+    def update(self, x: torch.Tensor, iteration: int, *, keep: torch.Tensor | None = None) -> bool:
         """Push the output ``x`` of ``iteration``; return True when the detector fires."""
         x = x.detach().float()
         self.last_iteration = int(iteration)
@@ -216,9 +216,9 @@ def make_detector(kind: str, *, window: int = 100, patience: int = 1000,
                   alpha: float = 0.1) -> WMV | EMV | None:
     """``"wmv"`` -> :class:`WMV`, ``"emv"`` -> :class:`EMV`, ``"none"`` -> None."""
     if kind == "wmv":
-        return WMV(window, patience)
+        return WMV(window=window, patience=patience)
     if kind == "emv":
-        return EMV(alpha, patience)
+        return EMV(alpha=alpha, patience=patience)
     if kind in ("none", None):
         return None
     raise ValueError(f"unknown stopping rule {kind!r}; expected wmv, emv or none")

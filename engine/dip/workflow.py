@@ -36,8 +36,8 @@ import torch
 from engine.core.errors import InputError
 from engine.core.metrics import psnr, ssim
 from engine.dip.operators import to_numpy, to_tensor
-from engine.dip.solver import DIPSolver
 from engine.dip.presets import default_preset, get_preset
+from engine.dip.solver import DIPSolver
 
 PREVIEW_SIDE = 256
 
@@ -62,8 +62,8 @@ def _opt_array(ctx: Any, name: str) -> np.ndarray | None:
         return None
 
 
-def build_solver(params: dict, observed: np.ndarray, mask: np.ndarray | None,
-                 kernel: np.ndarray | None, device: torch.device) -> DIPSolver:
+def build_solver(params: dict, observed: np.ndarray, *, mask: np.ndarray | None = None,
+                 kernel: np.ndarray | None = None, device: torch.device | None = None) -> DIPSolver:
     """The solver a restoration run with ``params`` uses."""
     task = params.get("task", "denoise")
     preset = params.get("preset") or default_preset(device)
@@ -88,14 +88,14 @@ def run(ctx: Any) -> dict:
     mask = _opt_array(ctx, "mask")
     kernel = _opt_array(ctx, "kernel")
     device = torch.device(getattr(ctx, "device", None) or "cpu")
-    solver = build_solver(params, observed, mask, kernel, device)
+    solver = build_solver(params, observed, mask=mask, kernel=kernel, device=device)
     ref_t = None
     if reference is not None:
         reference = np.asarray(reference, np.float32)
         if reference.shape[:2] != solver.out_shape:
             raise InputError(f"reference is {reference.shape[1]}x{reference.shape[0]} but the output is "
                              f"{solver.out_shape[1]}x{solver.out_shape[0]}; they must match")
-        ref_t = to_tensor(reference, device)
+        ref_t = to_tensor(reference, device=device)
         if ref_t.shape[1] != solver.y.shape[1]:
             raise InputError("reference and image differ in channels (grey vs RGB); give matching images")
 
@@ -121,6 +121,8 @@ def run(ctx: Any) -> dict:
         track["elapsed"] = time.perf_counter() - t_start
         ctx.run.save_checkpoint({"solver": solver.state_dict(), "track": dict(track)})
 
+    # step by step rather than solver.run(): the loop checks the cancel flag between steps and may go on
+    # past the detector (run_to_budget)
     while True:
         if ctx.cancelled():
             cancelled = True
@@ -196,8 +198,8 @@ def run(ctx: Any) -> dict:
         if tuple(solver.y.shape[2:]) == solver.out_shape:
             obs_psnr = round(psnr(ref_t, solver.y), 3)
         summary.update(
-            es_psnr=round(psnr(ref_t, to_tensor(result, device)), 3),
-            last_psnr=round(psnr(ref_t, to_tensor(last_img, device)), 3),
+            es_psnr=round(psnr(ref_t, to_tensor(result, device=device)), 3),
+            last_psnr=round(psnr(ref_t, to_tensor(last_img, device=device)), 3),
             peak_psnr=round(float(track["best_psnr"]), 3), peak_iteration=int(track["best_psnr_iteration"]),
             input_psnr=obs_psnr,
             es_ssim=round(ssim(reference, result), 4),

@@ -1,32 +1,29 @@
 """Generalized phase retrieval: recover x from y_k = |a_k^* x|^2, up to a global phase.
 
-Initialisers and iterative algorithms work on a batch of independent trials at once: the
-intensities ``y`` have shape ``(B, m)`` and iterates ``(B, n)``; the operator holds either one
-instance shared by all trials or one per trial (see :mod:`engine.gpr.measurements`).
+Algorithms work on a batch of independent trials at once: the intensities ``y`` have shape
+``(B, m)`` and iterates ``(B, n)``; the operator holds either one instance shared by all trials or
+one per trial (see :mod:`engine.gpr.measurements`). Initialisers live in
+:mod:`engine.gpr.initializers`.
 
-Use :func:`solve` (a generator yielding a :class:`GPRState` every ``every`` iterations) or
-:func:`recover` (runs to the end). Names:
-
-* initialisers (:data:`INITIALIZERS`): ``spectral``, ``truncated-spectral``, ``reshaped``,
-  ``orthogonality``, ``optimal``, ``random``;
-* algorithms (:data:`ALGORITHMS`): ``wf``, ``twf``, ``rwf``, ``af``, ``taf``, ``gs``.
+:class:`GPRSolver` runs one algorithm: ``step()`` takes one iteration, ``run(callback)`` goes to the
+end, ``state_dict()`` / ``load_state_dict()`` resume exactly. :func:`recover` is the one-call form.
+Algorithms (:data:`ALGORITHMS`): ``wf``, ``twf``, ``rwf``, ``af``, ``taf``, ``gs``; each is an
+:class:`Update`, an explicit rule z_t = rule(z_{t-1}, t) whose constants are computed once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from engine.core.errors import InputError
-from engine.gpr.measurements import GaussianMeasurement, Measurement
-
-#: largest n for which spectral initialisers form the n x n matrix and call eigh (Gaussian models);
-#: above it power iterations are cheaper (forming the matrix costs m n^2)
-DENSE_EIG_MAX = 256
-
+from engine.core.seeds import TorchSeed
+from engine.gpr.initializers import initialize
+from engine.gpr.measurements import Measurement
 
 # ----------------------------------------------------------------------------- metrics
 
@@ -36,173 +33,81 @@ def _unit_phase(inner: torch.Tensor) -> torch.Tensor:
     return torch.where(inner == 0, torch.ones_like(s), s)
 
 
-def align_phase(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Multiply each z by the global phase (a sign for real data) that brings it closest to x."""
-    inner = (x.conj() * z).sum(-1, keepdim=True)  # x^* z
-    return z * _unit_phase(inner).conj()
+def align_phase(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``estimate`` times the global phase (a sign for real data) that brings it closest to ``reference``.
+
+    Per trial: the last axis is the signal.
+    """
+    inner = (reference.conj() * estimate).sum(-1, keepdim=True)  # x^* z
+    return estimate * _unit_phase(inner).conj()
 
 
-def relative_error(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """min over phi of ||z - e^{i phi} x|| / ||x||, per trial (last axis is the signal).
+def relative_error(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """min over phi of ||estimate - e^{i phi} reference|| / ||reference||, per trial (last axis: signal).
 
     Computed from the aligned difference, not from norms and inner products, so that errors far
     below sqrt(machine epsilon) are still resolved.
     """
-    return (align_phase(z, x) - x).norm(dim=-1) / x.norm(dim=-1)
+    return (align_phase(reference, estimate) - reference).norm(dim=-1) / reference.norm(dim=-1)
 
 
 def amplitude_residual(op: Measurement, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """|| |Az| - sqrt(y) || / || sqrt(y) ||: the loss reported for every algorithm, so curves compare."""
     psi = y.clamp_min(0).sqrt()
-    return (op.forward(z).abs() - psi).norm(dim=-1) / psi.norm(dim=-1).clamp_min(1e-30)
-
-
-# ----------------------------------------------------------------------------- initialisers
-
-def estimate_norm(op: Measurement, y: torch.Tensor) -> torch.Tensor:
-    """||x|| estimated from the data: E|a^* x|^2 = ||x||^2 ||a||^2 / n. Shape ``(B, 1)``."""
-    mean_row = op.row_norms_sq().mean(-1, keepdim=True) / op.n
-    return (y.clamp_min(0).mean(-1, keepdim=True) / mean_row).sqrt()
-
-
-def _random_signal(op: Measurement, batch: int, generator: torch.Generator | None) -> torch.Tensor:
-    real = torch.float64 if op.dtype in (torch.float64, torch.complex128) else torch.float32
-    if op.is_complex:
-        z = torch.complex(torch.randn(batch, op.n, generator=generator, dtype=real),
-                          torch.randn(batch, op.n, generator=generator, dtype=real))
-    else:
-        z = torch.randn(batch, op.n, generator=generator, dtype=real)
-    return z.to(device=op.device, dtype=op.dtype)
-
-
-def leading_eigenvector(op: Measurement, weights: torch.Tensor, *, power_iters: int = 100,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """Unit leading eigenvector (largest algebraic eigenvalue) of (1/m) sum_k w_k a_k a_k^*.
-
-    Exact (eigh) for Gaussian operators with n <= :data:`DENSE_EIG_MAX`; otherwise shifted power
-    iterations applied through ``forward``/``adjoint`` (the shift makes negative weights safe).
-    """
-    if isinstance(op, GaussianMeasurement) and op.n <= DENSE_EIG_MAX:
-        M = op.gram(weights.to(op.dtype))
-        M = (M + M.mH) / 2
-        return torch.linalg.eigh(M)[1][..., -1]
-    z = _random_signal(op, weights.shape[0], generator)
-    z = z / z.norm(dim=-1, keepdim=True)
-    w = weights.to(op.dtype)
-    neg = weights.clamp_max(0).abs().amax(-1, keepdim=True)
-    shift = torch.zeros_like(neg)
-    if bool((neg > 0).any()):  # shift by a bound on the negative part: max|w_-| ||A^* A / m||
-        v = z
-        for _ in range(20):
-            v = op.adjoint(op.forward(v)) / op.m
-            top = v.norm(dim=-1, keepdim=True)
-            v = v / top
-        shift = 1.1 * neg * top
-    for _ in range(power_iters):
-        z = op.adjoint(w * op.forward(z)) / op.m + shift * z
-        z = z / z.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    return z
-
-
-def init_spectral(op: Measurement, y: torch.Tensor, **kw) -> torch.Tensor:
-    """Spectral initialisation of Candès, Li & Soltanolkotabi (2015): leading eigenvector of
-    (1/m) sum_k y_k a_k a_k^*, scaled to the estimated norm."""
-    return estimate_norm(op, y) * leading_eigenvector(op, y, **kw)
-
-
-def init_truncated_spectral(op: Measurement, y: torch.Tensor, *, alpha_y: float = 3.0, **kw) -> torch.Tensor:
-    """Truncated spectral initialisation of Chen & Candès (2015, TWF): keep only y_k <= alpha_y^2 lambda0^2,
-    lambda0^2 = mean(y) (alpha_y = 3), so heavy-tailed large y_k do not dominate the eigenvector."""
-    lam2 = y.mean(-1, keepdim=True)
-    w = y * (y.abs() <= alpha_y ** 2 * lam2)
-    return estimate_norm(op, y) * leading_eigenvector(op, w, **kw)
-
-
-def init_reshaped(op: Measurement, y: torch.Tensor, *, alpha_l: float = 1.0, alpha_u: float = 5.0,
-                  **kw) -> torch.Tensor:
-    """Initialisation of reshaped WF (Zhang & Liang 2016): eigenvector of (1/m) sum_k psi_k a_k a_k^*
-    over alpha_l lambda0 < psi_k < alpha_u lambda0 (alpha_l = 1, alpha_u = 5, lambda0 ~ ||x||)."""
-    psi = y.clamp_min(0).sqrt()
-    lam = estimate_norm(op, y)
-    w = psi * ((psi > alpha_l * lam) & (psi < alpha_u * lam))
-    return lam * leading_eigenvector(op, w, **kw)
-
-
-def init_orthogonality(op: Measurement, y: torch.Tensor, *, fraction: float = 1 / 6, **kw) -> torch.Tensor:
-    """Orthogonality-promoting initialisation of Wang, Giannakis & Eldar (2017, TAF).
-
-    The a_k with the smallest normalised |a_k^* x| / ||a_k|| are nearly orthogonal to x; equivalently
-    x is close to the leading eigenvector of sum over the ceil(m/6) largest ones of a_k a_k^* / ||a_k||^2.
-    Scaled by sqrt(mean(y)).
-    """
-    rn = op.row_norms_sq().expand_as(y)
-    score = y.clamp_min(0) / rn
-    k = max(1, math.ceil(fraction * op.m))
-    idx = score.topk(k, dim=-1).indices
-    w = torch.zeros_like(y).scatter(-1, idx, 1.0) / rn
-    return estimate_norm(op, y) * leading_eigenvector(op, w, **kw)
-
-
-def init_optimal(op: Measurement, y: torch.Tensor, **kw) -> torch.Tensor:
-    """Spectral initialisation with the preprocessing T(s) = (s - 1) / (s + sqrt(delta) - 1),
-    s = y / mean(y), delta = m/n: the weak-recovery-optimal function of Mondelli & Montanari (2019),
-    used here as is for real and complex data. It gives small measurements negative weight instead
-    of dropping them; empirically (bench/gpr_sweep.py) the best initialiser of this module."""
-    delta = op.m / op.n
-    s = y / y.mean(-1, keepdim=True).clamp_min(1e-30)
-    denom = (s + math.sqrt(delta) - 1).clamp_min(1e-3)  # only matters for delta ~ 1
-    return estimate_norm(op, y) * leading_eigenvector(op, (s - 1) / denom, **kw)
-
-
-def init_random(op: Measurement, y: torch.Tensor, *, generator: torch.Generator | None = None,
-                **kw) -> torch.Tensor:
-    """A random Gaussian direction scaled to the estimated norm (the landscape-only baseline)."""
-    z = _random_signal(op, y.shape[0], generator)
-    return estimate_norm(op, y) * z / z.norm(dim=-1, keepdim=True)
-
-
-INITIALIZERS: dict[str, Callable[..., torch.Tensor]] = {
-    "spectral": init_spectral,
-    "truncated-spectral": init_truncated_spectral,
-    "reshaped": init_reshaped,
-    "orthogonality": init_orthogonality,
-    "optimal": init_optimal,
-    "random": init_random,
-}
-
-
-def initialize(name: str, op: Measurement, y: torch.Tensor, *, power_iters: int = 100,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """Run the initialiser ``name`` on intensities ``y`` of shape ``(B, m)``; returns ``(B, n)``."""
-    if name not in INITIALIZERS:
-        raise InputError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
-    return INITIALIZERS[name](op, y, power_iters=power_iters, generator=generator)
+    return (op.A(z).abs() - psi).norm(dim=-1) / psi.norm(dim=-1).clamp_min(1e-30)
 
 
 # ----------------------------------------------------------------------------- algorithms
-# Each yields the next iterate forever; :func:`solve` decides when to stop.
 
-def wirtinger_flow(op: Measurement, y: torch.Tensor, z: torch.Tensor, *, mu_max: float = 0.2,
-                   t0: float = 330.0) -> Iterator[torch.Tensor]:
+class Update:
+    """One iteration rule. Built once from the operator, the data and the starting point; then
+    ``rule(z, t)`` returns iterate ``t`` (t = 1, 2, ...) from iterate ``t - 1``.
+
+    What a rule keeps beyond ``op`` and ``y`` (e.g. the starting norm of WF) is in
+    :meth:`state_dict`, so a solver restores it on resume.
+    """
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor) -> None:
+        self.op, self.y = op, y
+
+    def __call__(self, z: torch.Tensor, t: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class WirtingerFlow(Update):
     """Wirtinger flow (Candès, Li & Soltanolkotabi 2015).
 
     z <- z - (mu_t / ||z_0||^2) (1/m) sum_k (|a_k^* z|^2 - y_k) a_k a_k^* z, with the paper's step
     mu_t = min(1 - exp(-t / t0), mu_max), t0 = 330, mu_max = 0.2 (the paper's Gaussian setting; pass
     ``mu_max`` for a more aggressive cap on CDP).
     """
-    norm0 = (z.abs() ** 2).sum(-1, keepdim=True)
-    t = 0
-    while True:
-        t += 1
-        az = op.forward(z)
-        grad = op.adjoint((az.abs() ** 2 - y) * az) / op.m
-        z = z - (min(1.0 - math.exp(-t / t0), mu_max) / norm0) * grad
-        yield z
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor, *, mu_max: float = 0.2,
+                 t0: float = 330.0) -> None:
+        super().__init__(op, y, z0)
+        self.mu_max, self.t0 = mu_max, t0
+        self.norm0 = (z0.abs() ** 2).sum(-1, keepdim=True)
+
+    def __call__(self, z: torch.Tensor, t: int) -> torch.Tensor:
+        op = self.op
+        az = op.A(z)
+        grad = op.A_adjoint((az.abs() ** 2 - self.y) * az) / op.m
+        return z - (min(1.0 - math.exp(-t / self.t0), self.mu_max) / self.norm0) * grad
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"norm0": self.norm0}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.norm0 = state["norm0"].to(self.norm0)
 
 
-def truncated_wirtinger_flow(op: Measurement, y: torch.Tensor, z: torch.Tensor, *, mu: float = 0.2,
-                             alpha_lb: float = 0.3, alpha_ub: float = 5.0,
-                             alpha_h: float = 5.0) -> Iterator[torch.Tensor]:
+class TruncatedWirtingerFlow(Update):
     """Truncated Wirtinger flow (Chen & Candès 2015), Poisson log-likelihood gradient.
 
     z <- z + (2 mu / m) sum_{k in E1 and E2} (y_k - |a_k^* z|^2) / conj(a_k^* z) a_k, with
@@ -210,65 +115,78 @@ def truncated_wirtinger_flow(op: Measurement, y: torch.Tensor, z: torch.Tensor, 
     E2: |y_k - |a_k^* z|^2| <= alpha_h mean_l |y_l - |a_l^* z|^2| sqrt(n) |a_k^* z| / (||a_k|| ||z||);
     paper defaults mu = 0.2, alpha_lb = 0.3, alpha_ub = 5, alpha_h = 5.
     """
-    anorm = op.row_norms_sq().sqrt()
-    root_n = math.sqrt(op.n)
-    while True:
-        az = op.forward(z)
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor, *, mu: float = 0.2,
+                 alpha_lb: float = 0.3, alpha_ub: float = 5.0, alpha_h: float = 5.0) -> None:
+        super().__init__(op, y, z0)
+        self.mu, self.alpha_lb, self.alpha_ub, self.alpha_h = mu, alpha_lb, alpha_ub, alpha_h
+        self.anorm = op.row_norms_sq().sqrt()
+        self.root_n = math.sqrt(op.n)
+
+    def __call__(self, z: torch.Tensor, t: int) -> torch.Tensor:
+        op, y = self.op, self.y
+        az = op.A(z)
         mag = az.abs()
-        ratio = root_n * mag / (anorm * z.norm(dim=-1, keepdim=True))
+        ratio = self.root_n * mag / (self.anorm * z.norm(dim=-1, keepdim=True))
         resid = y - mag ** 2
         K = resid.abs().mean(-1, keepdim=True)
-        keep = (ratio >= alpha_lb) & (ratio <= alpha_ub) & (resid.abs() <= alpha_h * K * ratio)
+        keep = ((ratio >= self.alpha_lb) & (ratio <= self.alpha_ub)
+                & (resid.abs() <= self.alpha_h * K * ratio))
         safe = torch.where(keep, az, torch.ones_like(az))
         coef = torch.where(keep, resid / safe.conj(), torch.zeros_like(az))
-        z = z + (2 * mu / op.m) * op.adjoint(coef)
-        yield z
+        return z + (2 * self.mu / op.m) * op.A_adjoint(coef)
 
 
-def _amplitude_step(op: Measurement, psi: torch.Tensor, z: torch.Tensor, mu: float,
-                    gamma: float | None) -> torch.Tensor:
-    az = op.forward(z)
-    g = az - psi * torch.sgn(az)
-    if gamma is not None:  # TAF: drop terms whose sign/phase is likely wrong
-        g = torch.where(az.abs() >= psi / (1 + gamma), g, torch.zeros_like(g))
-    return z - (mu / op.m) * op.adjoint(g)
+class _AmplitudeUpdate(Update):
+    """Gradient step on the amplitude loss, optionally truncated (TAF)."""
+
+    gamma: float | None = None
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor, *, mu: float) -> None:
+        super().__init__(op, y, z0)
+        self.mu = mu
+        self.psi = y.clamp_min(0).sqrt()
+
+    def __call__(self, z: torch.Tensor, t: int) -> torch.Tensor:
+        op, psi = self.op, self.psi
+        az = op.A(z)
+        g = az - psi * torch.sgn(az)
+        if self.gamma is not None:  # TAF: drop terms whose sign/phase is likely wrong
+            g = torch.where(az.abs() >= psi / (1 + self.gamma), g, torch.zeros_like(g))
+        return z - (self.mu / op.m) * op.A_adjoint(g)
 
 
-def reshaped_wirtinger_flow(op: Measurement, y: torch.Tensor, z: torch.Tensor, *,
-                            mu: float = 0.8) -> Iterator[torch.Tensor]:
+class ReshapedWirtingerFlow(_AmplitudeUpdate):
     """Reshaped Wirtinger flow (Zhang & Liang 2016): gradient descent on the amplitude loss
     (1/2m) sum_k (|a_k^* z| - psi_k)^2, z <- z - (mu/m) sum_k (a_k^* z - psi_k sgn(a_k^* z)) a_k,
     fixed step mu = 0.8 (paper)."""
-    psi = y.clamp_min(0).sqrt()
-    while True:
-        z = _amplitude_step(op, psi, z, mu, None)
-        yield z
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor, *, mu: float = 0.8) -> None:
+        super().__init__(op, y, z0, mu=mu)
 
 
-def amplitude_flow(op: Measurement, y: torch.Tensor, z: torch.Tensor, *,
-                   mu: float = 0.6) -> Iterator[torch.Tensor]:
+class AmplitudeFlow(_AmplitudeUpdate):
     """Amplitude flow (Wang, Giannakis & Eldar 2017, AF): the untruncated TAF update with mu = 0.6,
     started (by default) from the orthogonality-promoting initialisation."""
-    psi = y.clamp_min(0).sqrt()
-    while True:
-        z = _amplitude_step(op, psi, z, mu, None)
-        yield z
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor, *, mu: float = 0.6) -> None:
+        super().__init__(op, y, z0, mu=mu)
 
 
-def truncated_amplitude_flow(op: Measurement, y: torch.Tensor, z: torch.Tensor, *, mu: float = 0.6,
-                             gamma: float = 0.7) -> Iterator[torch.Tensor]:
+class TruncatedAmplitudeFlow(_AmplitudeUpdate):
     """Truncated amplitude flow (Wang, Giannakis & Eldar 2017, TAF).
 
     z <- z - (mu/m) sum_{k: |a_k^* z| >= psi_k / (1 + gamma)} (a_k^* z - psi_k sgn(a_k^* z)) a_k,
     mu = 0.6, gamma = 0.7 (paper), from the orthogonality-promoting initialisation.
     """
-    psi = y.clamp_min(0).sqrt()
-    while True:
-        z = _amplitude_step(op, psi, z, mu, gamma)
-        yield z
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor, *, mu: float = 0.6,
+                 gamma: float = 0.7) -> None:
+        super().__init__(op, y, z0, mu=mu)
+        self.gamma = gamma
 
 
-def gerchberg_saxton(op: Measurement, y: torch.Tensor, z: torch.Tensor) -> Iterator[torch.Tensor]:
+class GerchbergSaxton(Update):
     """Alternating minimization / Gerchberg-Saxton (Netrapalli, Jain & Sanghavi 2013, AltMinPhase).
 
     Alternate the phases c = sgn(A z) and the least-squares fit z = argmin ||A z - psi * c||; no step
@@ -276,46 +194,48 @@ def gerchberg_saxton(op: Measurement, y: torch.Tensor, z: torch.Tensor) -> Itera
     measurements are reused. Least squares uses a Cholesky factor of A^* A computed once (Gaussian)
     or the diagonal A^* A (CDP).
     """
-    psi = y.clamp_min(0).sqrt()
-    while True:
-        az = op.forward(z)
-        z = op.lstsq(psi * _unit_phase(az))
-        yield z
+
+    def __init__(self, op: Measurement, y: torch.Tensor, z0: torch.Tensor) -> None:
+        super().__init__(op, y, z0)
+        self.psi = y.clamp_min(0).sqrt()
+
+    def __call__(self, z: torch.Tensor, t: int) -> torch.Tensor:
+        return self.op.lstsq(self.psi * _unit_phase(self.op.A(z)))
 
 
 @dataclass(frozen=True)
 class Algorithm:
-    """One algorithm: its update, default initialiser and iteration budget, and its reference."""
+    """One algorithm: its update rule, default initialiser and iteration budget, and its reference."""
 
     name: str
     label: str
-    step: Callable[..., Iterator[torch.Tensor]]
+    update: type[Update]
     default_init: str
     default_iters: int
     reference: str
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "wf": Algorithm("wf", "Wirtinger flow", wirtinger_flow, "spectral", 2500,
+    "wf": Algorithm("wf", "Wirtinger flow", WirtingerFlow, "spectral", 2500,
                     "Candès, Li, Soltanolkotabi, IEEE Trans. Inf. Theory 2015"),
-    "twf": Algorithm("twf", "Truncated Wirtinger flow", truncated_wirtinger_flow, "truncated-spectral", 2500,
+    "twf": Algorithm("twf", "Truncated Wirtinger flow", TruncatedWirtingerFlow, "truncated-spectral", 2500,
                      "Chen, Candès, NeurIPS 2015 / CPAM 2017"),
-    "rwf": Algorithm("rwf", "Reshaped Wirtinger flow", reshaped_wirtinger_flow, "reshaped", 2500,
+    "rwf": Algorithm("rwf", "Reshaped Wirtinger flow", ReshapedWirtingerFlow, "reshaped", 2500,
                      "Zhang, Liang, NeurIPS 2016"),
-    "af": Algorithm("af", "Amplitude flow", amplitude_flow, "orthogonality", 2500,
+    "af": Algorithm("af", "Amplitude flow", AmplitudeFlow, "orthogonality", 2500,
                     "Wang, Giannakis, Eldar, IEEE Trans. Inf. Theory 2018"),
-    "taf": Algorithm("taf", "Truncated amplitude flow", truncated_amplitude_flow, "orthogonality", 2500,
+    "taf": Algorithm("taf", "Truncated amplitude flow", TruncatedAmplitudeFlow, "orthogonality", 2500,
                      "Wang, Giannakis, Eldar, IEEE Trans. Inf. Theory 2018"),
-    "gs": Algorithm("gs", "Gerchberg-Saxton / alternating minimization", gerchberg_saxton, "spectral", 2000,
+    "gs": Algorithm("gs", "Gerchberg-Saxton / alternating minimization", GerchbergSaxton, "spectral", 2000,
                     "Netrapalli, Jain, Sanghavi, NeurIPS 2013"),
 }
 
 
-# ----------------------------------------------------------------------------- driver
+# ----------------------------------------------------------------------------- solver
 
 @dataclass
 class GPRState:
-    """What :func:`solve` yields.
+    """The solver's picture after an iteration.
 
     Attributes
     ----------
@@ -328,9 +248,9 @@ class GPRState:
     error : torch.Tensor or None
         Relative error modulo global phase per trial when the truth was given.
     change : torch.Tensor or None
-        ||z_t - z_{t-1}|| / ||z_t|| per trial.
+        ||z_t - z_{t-1}|| / ||z_t|| per trial (None at iteration 0).
     done : bool
-        True on the last state.
+        True once the solver is done (budget spent, or every trial's change below ``stop_tol``).
     """
 
     iteration: int
@@ -341,11 +261,8 @@ class GPRState:
     done: bool = False
 
 
-def solve(op: Measurement, y: torch.Tensor, algorithm: str = "taf", *, init: str | None = None,
-          iters: int | None = None, x_true: torch.Tensor | None = None, z0: torch.Tensor | None = None,
-          every: int = 1, stop_tol: float = 0.0, power_iters: int = 100,
-          generator: torch.Generator | None = None, **params: float) -> Iterator[GPRState]:
-    """Run ``algorithm`` step by step, yielding a :class:`GPRState` every ``every`` iterations.
+class GPRSolver:
+    """Run one generalized-PR algorithm on a batch of trials, one iteration per :meth:`step`.
 
     Parameters
     ----------
@@ -355,55 +272,123 @@ def solve(op: Measurement, y: torch.Tensor, algorithm: str = "taf", *, init: str
     algorithm : str
         A key of :data:`ALGORITHMS`.
     init : str, optional
-        A key of :data:`INITIALIZERS`; the algorithm's own by default. Ignored when ``z0`` is given.
+        A key of :data:`engine.gpr.initializers.INITIALIZERS`; the algorithm's own by default.
+        Ignored when ``z0`` is given.
     iters : int, optional
         Iteration budget (the algorithm's default when None).
     x_true : torch.Tensor, optional
         Truth ``(B, n)``, only to report the error; never used by the algorithm.
+    z0 : torch.Tensor, optional
+        Starting point ``(B, n)`` instead of an initialiser.
     stop_tol : float
-        Stop early once every trial's relative change is below this (0: never).
+        Done early once every trial's relative change is below this (0: never).
+    seed : int, torch.Generator or None
+        Randomness of the initialiser (random direction, start of power iterations); a generator
+        is passed through. The iterations themselves draw nothing.
+    power_iters : int
+        Power iterations of the spectral initialisers when no dense eigensolver is used.
     **params
         Algorithm parameters (e.g. ``mu``, ``gamma``, ``mu_max``) overriding the paper's values.
     """
-    if algorithm not in ALGORITHMS:
-        raise InputError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
-    info = ALGORITHMS[algorithm]
-    iters = info.default_iters if iters is None else int(iters)
-    if iters < 0:
-        raise InputError(f"iterations must be >= 0; got {iters}")
-    every = max(1, int(every))
-    if y.ndim == 1:
-        y = y.unsqueeze(0)
-        x_true = x_true.unsqueeze(0) if x_true is not None and x_true.ndim == 1 else x_true
-        z0 = z0.unsqueeze(0) if z0 is not None and z0.ndim == 1 else z0
-    y = y.to(device=op.device, dtype=torch.float64 if op.dtype in (torch.float64, torch.complex128)
-             else torch.float32)
-    if z0 is None:
-        z = initialize(init or info.default_init, op, y, power_iters=power_iters, generator=generator)
-    else:
-        z = z0.to(device=op.device, dtype=op.dtype)
 
-    def state(t: int, z: torch.Tensor, change: torch.Tensor | None, done: bool) -> GPRState:
-        err = relative_error(z, x_true.to(z)) if x_true is not None else None
-        return GPRState(t, z, amplitude_residual(op, z, y), err, change, done)
+    def __init__(self, op: Measurement, y: torch.Tensor, *, algorithm: str = "taf", init: str | None = None,
+                 iters: int | None = None, x_true: torch.Tensor | None = None,
+                 z0: torch.Tensor | None = None, stop_tol: float = 0.0, seed: TorchSeed = None,
+                 power_iters: int = 100, **params: float) -> None:
+        if algorithm not in ALGORITHMS:
+            raise InputError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+        info = ALGORITHMS[algorithm]
+        self.algorithm = algorithm
+        self.iters = info.default_iters if iters is None else int(iters)
+        if self.iters < 0:
+            raise InputError(f"iterations must be >= 0; got {self.iters}")
+        self.stop_tol = float(stop_tol)
+        if y.ndim == 1:
+            y = y.unsqueeze(0)
+            x_true = x_true.unsqueeze(0) if x_true is not None and x_true.ndim == 1 else x_true
+            z0 = z0.unsqueeze(0) if z0 is not None and z0.ndim == 1 else z0
+        self.op = op
+        self.y = y.to(device=op.device, dtype=torch.float64 if op.dtype in (torch.float64, torch.complex128)
+                      else torch.float32)
+        self.x_true = x_true
+        self.init = None if z0 is not None else (init or info.default_init)
+        if z0 is None:
+            self.z = initialize(self.init, op, self.y, power_iters=power_iters, seed=seed)
+        else:
+            self.z = z0.to(device=op.device, dtype=op.dtype)
+        self.params = dict(params)
+        self.update = info.update(op, self.y, self.z, **params)
+        self.iteration = 0
+        self.change: torch.Tensor | None = None
 
-    yield state(0, z, None, iters == 0)
-    steps = info.step(op, y, z, **params)
-    for t in range(1, iters + 1):
-        z_new = next(steps)
-        change = (z_new - z).norm(dim=-1) / z_new.norm(dim=-1).clamp_min(1e-300)
-        z = z_new
-        stop = t == iters or (stop_tol > 0 and bool((change < stop_tol).all()))
-        if stop or t % every == 0:
-            yield state(t, z, change, stop)
-        if stop:
-            break
+    # ------------------------------------------------------------------ stepping
+    @property
+    def done(self) -> bool:
+        """True when the budget is spent or every trial's last change is below ``stop_tol``."""
+        if self.iteration >= self.iters:
+            return True
+        return self.stop_tol > 0 and self.change is not None and bool((self.change < self.stop_tol).all())
+
+    def _advance(self) -> None:
+        t = self.iteration + 1
+        z_new = self.update(self.z, t)
+        self.change = (z_new - self.z).norm(dim=-1) / z_new.norm(dim=-1).clamp_min(1e-300)
+        self.z = z_new
+        self.iteration = t
+
+    def state(self) -> GPRState:
+        """The current iterate with its loss, error (when the truth is known) and last change."""
+        z = self.z
+        err = relative_error(self.x_true.to(z), z) if self.x_true is not None else None
+        return GPRState(self.iteration, z, amplitude_residual(self.op, z, self.y), err, self.change, self.done)
+
+    def step(self) -> GPRState:
+        """Take one iteration and return the new state (loop ``while not solver.done``)."""
+        self._advance()
+        return self.state()
+
+    def run(self, callback: Callable[[GPRState], Any] | None = None, *, every: int = 1) -> GPRState:
+        """Step until :attr:`done` and return the last state.
+
+        ``callback(state)`` sees the starting state when no iteration has been taken yet, then every
+        ``every``-th iteration and the last one. It only observes: its return value is ignored.
+        An exception it raises (e.g. ``engine.jobs.Cancelled``) ends the run and propagates; the
+        solver stays consistent, so it can be saved or stepped on.
+        """
+        every = max(1, int(every))
+        last = None
+        if callback is not None and self.iteration == 0:
+            last = self.state()
+            callback(last)
+        while not self.done:
+            self._advance()
+            if callback is not None and (self.done or self.iteration % every == 0):
+                last = self.state()
+                callback(last)
+        if last is None or last.iteration != self.iteration:
+            last = self.state()
+        return last
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: tensors and plain containers only."""
+        return {"algorithm": self.algorithm, "iteration": self.iteration, "z": self.z,
+                "change": self.change, "update": self.update.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (e.g. from ``torch.load(..., weights_only=True)``) into a
+        solver built on the same operator and data."""
+        if state["algorithm"] != self.algorithm:
+            raise InputError(f"checkpoint is of algorithm {state['algorithm']!r}, not {self.algorithm!r}")
+        z = state["z"]
+        if tuple(z.shape) != tuple(self.z.shape):
+            raise InputError(f"checkpoint iterate has shape {tuple(z.shape)}; expected {tuple(self.z.shape)}")
+        self.z = z.to(self.z)
+        self.change = None if state["change"] is None else state["change"].to(self.z.device)
+        self.iteration = int(state["iteration"])
+        self.update.load_state_dict(state["update"])
 
 
-def recover(op: Measurement, y: torch.Tensor, algorithm: str = "taf", **kw) -> GPRState:
-    """Run :func:`solve` to the end and return the last state (intermediate states are not kept)."""
-    last = None
-    for state in solve(op, y, algorithm, every=10 ** 9, **kw):
-        last = state
-    assert last is not None
-    return last
+def recover(op: Measurement, y: torch.Tensor, algorithm: str = "taf", **kw: Any) -> GPRState:
+    """Build a :class:`GPRSolver` with ``kw``, run it to the end and return the last state."""
+    return GPRSolver(op, y, algorithm=algorithm, **kw).run()

@@ -15,14 +15,20 @@ from dataclasses import asdict, dataclass
 import torch
 
 from engine.core.errors import InputError
+from engine.core.seeds import torch_generator
+from engine.gpr.algorithms import ALGORITHMS, GPRSolver, GPRState
+from engine.gpr.initializers import INITIALIZERS
 from engine.gpr.measurements import MODELS, Measurement, make_measurement, measure
-from engine.gpr.algorithms import ALGORITHMS, INITIALIZERS, solve
 
 MAX_N = 4096
 MAX_TRIALS = 1000
 MAX_RATIO = 64.0
 #: bound on trials * m * n for the Gaussian models (explicit matrices, ~48 bytes per entry in all)
 MAX_MATRIX_ENTRIES = 20_000_000
+
+
+class _Stop(Exception):
+    """Raised by the poll of :func:`sweep` to leave a cancelled run."""
 
 
 @dataclass
@@ -101,15 +107,15 @@ def draw_problem(model: str, n: int, ratio: float, trials: int, seed: int, *, no
 
     x ~ CN(0, I) for the complex models, N(0, I) for the real one.
     """
-    g = torch.Generator().manual_seed(problem_seed(seed, ratio))
-    op = make_measurement(model, n, ratio, batch=trials, generator=g, dtype=dtype, device=device)
+    g = torch_generator(problem_seed(seed, ratio))  # one stream: operators, then truths, then noise
+    op = make_measurement(model, n, ratio, batch=trials, seed=g, dtype=dtype, device=device)
     if model == "real-gaussian":
         x = torch.randn(trials, n, generator=g, dtype=dtype)
     else:
         x = torch.complex(torch.randn(trials, n, generator=g, dtype=dtype),
                           torch.randn(trials, n, generator=g, dtype=dtype)) / math.sqrt(2.0)
     x = x.to(device)
-    return op, x, measure(op, x, noise, generator=g)
+    return op, x, measure(op, x, noise, seed=g)
 
 
 def sweep(n: int, ratios: Sequence[float], trials: int = 20, model: str = "complex-gaussian",
@@ -129,6 +135,11 @@ def sweep(n: int, ratios: Sequence[float], trials: int = 20, model: str = "compl
     cancelled : callable, optional
         Polled every 50 iterations; the sweep returns as soon as it is True.
     """
+
+    def poll(state: GPRState) -> None:
+        if cancelled():
+            raise _Stop
+
     if not tol > 0:
         raise InputError(f"tol must be positive; got {tol}")
     algorithms = parse_algorithms(list(algorithms))
@@ -139,14 +150,13 @@ def sweep(n: int, ratios: Sequence[float], trials: int = 20, model: str = "compl
         for spec in algorithms:
             alg, _, init = spec.partition(":")
             t0 = time.perf_counter()
-            g = torch.Generator().manual_seed(problem_seed(seed, ratio) + 7)
-            last = None
-            for state in solve(op, y, alg, init=init or None, iters=iters, x_true=x, every=50,
-                               stop_tol=stop_tol, generator=g):
-                last = state
-                if cancelled is not None and cancelled():
-                    return
-            assert last is not None and last.error is not None
+            solver = GPRSolver(op, y, algorithm=alg, init=init or None, iters=iters, x_true=x,
+                               stop_tol=stop_tol, seed=problem_seed(seed, ratio) + 7)
+            try:
+                last = solver.run(None if cancelled is None else poll, every=50)
+            except _Stop:
+                return
+            assert last.error is not None
             err = last.error.cpu()
             yield SweepCell(spec, float(ratio), float((err < tol).double().mean()), float(err.median()),
                             last.iteration, round(time.perf_counter() - t0, 3),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.core.errors import InputError
+from engine.core.seeds import Seed, numpy_rng
 
 
 @dataclass
@@ -51,7 +52,7 @@ def conj_flip(x: np.ndarray) -> np.ndarray:
     return np.conj(flipped)
 
 
-def fourier_symmetries(image: np.ndarray, shift: tuple[int, int] = (5, 9),
+def fourier_symmetries(image: np.ndarray, *, shift: tuple[int, int] = (5, 9),
                        phase: float = 0.7) -> SymmetryDemo:
     """Apply the three trivial ambiguities of Fourier PR to ``image`` and compare |FFT|.
 
@@ -111,14 +112,15 @@ class Landscape:
         return [(float(self.z1[j + 1]), float(self.z2[i + 1])) for i, j in zip(ii, jj)]
 
 
-def landscape_n2(x: tuple[float, float] = (1.0, 0.5), m: int = 20, loss: str = "intensity",
-                 extent: float = 2.0, grid: int = 121, seed: int = 0) -> Landscape:
+def landscape_n2(x: tuple[float, float] = (1.0, 0.5), *, m: int = 20, loss: str = "intensity",
+                 extent: float = 2.0, grid: int = 121, seed: Seed = 0) -> Landscape:
     """Loss of real generalized PR with n = 2 on a square grid.
 
     ``intensity``: f(z) = mean_k ((a_k^T z)^2 - y_k)^2 (the WF loss); ``amplitude``:
     f(z) = mean_k (|a_k^T z| - sqrt(y_k))^2 (the RWF/TAF loss); y_k = (a_k^T x)^2, a_k ~ N(0, I).
     The grid spans [-extent ||x||, extent ||x||]^2 and contains +x and -x as grid points when
-    ``grid`` is odd and they lie on it; the minima are exactly +x and -x.
+    ``grid`` is odd and they lie on it; the minima are exactly +x and -x. The a_k are drawn from
+    ``seed`` (an int, or a numpy Generator passed through).
     """
     if loss not in ("intensity", "amplitude"):
         raise InputError(f"unknown loss {loss!r}; expected intensity or amplitude")
@@ -131,7 +133,7 @@ def landscape_n2(x: tuple[float, float] = (1.0, 0.5), m: int = 20, loss: str = "
         raise InputError("x must be two finite numbers, not both zero")
     if not extent > 0:
         raise InputError(f"extent must be positive; got {extent}")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     a = rng.standard_normal((m, 2))
     y = (a @ xv) ** 2
     r = extent * np.linalg.norm(xv)

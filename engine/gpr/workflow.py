@@ -32,9 +32,12 @@ import numpy as np
 import torch
 
 from engine.core.errors import InputError
+from engine.core.seeds import TorchSeed, torch_rng
+from engine.gpr.algorithms import ALGORITHMS, GPRSolver, GPRState, align_phase
+from engine.gpr.initializers import INITIALIZERS
 from engine.gpr.measurements import MODELS, Measurement, make_measurement, measure
-from engine.gpr.algorithms import ALGORITHMS, INITIALIZERS, align_phase, solve
 from engine.gpr.sweep import SweepCell, parse_algorithms, parse_ratios, phase_transition, success_table
+from engine.jobs.context import Cancelled
 
 PREVIEW_SIDE = 192
 MAX_N = 4096
@@ -47,10 +50,14 @@ def _grey(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float64)
 
 
-def make_signal(params: dict, generator: torch.Generator) -> tuple[torch.Tensor, tuple[int, ...], bool]:
-    """The truth as a float64/complex128 vector, its shape, and whether it is an image."""
+def make_signal(params: dict, seed: TorchSeed = None) -> tuple[torch.Tensor, tuple[int, ...], bool]:
+    """The truth as a float64/complex128 vector, its shape, and whether it is an image.
+
+    A random signal is drawn from ``seed`` (an int, or a torch.Generator passed through).
+    """
     from engine.dip.samples import load_sample, sample_names
 
+    generator = torch_rng(seed)
     name = str(params.get("signal", "camera") or "camera")
     model = params.get("model", "complex-gaussian")
     if name == "random":
@@ -81,7 +88,8 @@ def build_problem(params: dict, device: torch.device | str = "cpu"
     model = params.get("model", "complex-gaussian")
     if model not in MODELS:
         raise InputError(f"unknown measurement model {model!r}; expected one of {', '.join(MODELS)}")
-    g = torch.Generator().manual_seed(int(params.get("seed", 0) or 0))
+    # one stream for the signal, the operator and the noise, in that order
+    g = torch_rng(int(params.get("seed", 0) or 0))
     x, shape, is_image = make_signal(params, g)
     n = x.numel()
     ratio = float(params.get("ratio", 4.0) or 4.0)
@@ -89,19 +97,19 @@ def build_problem(params: dict, device: torch.device | str = "cpu"
         L = int(params.get("L") or round(ratio))
         if not (1 <= L <= 64):
             raise InputError(f"the number of CDP masks L must be between 1 and 64; got {L}")
-        op = make_measurement("cdp", shape, float(L), L=L, generator=g, device=device)
+        op = make_measurement("cdp", shape, float(L), L=L, seed=g, device=device)
     else:
         if not (0 < ratio <= 64):
             raise InputError(f"m/n must be in (0, 64]; got {ratio}")
         if math.ceil(ratio * n) * n > MAX_MATRIX_ENTRIES:
             raise InputError(f"m x n = {math.ceil(ratio * n) * n:,} is too large for an explicit Gaussian "
                              f"matrix; use a smaller image or ratio, or the cdp model")
-        op = make_measurement(model, n, ratio, generator=g, device=device)
+        op = make_measurement(model, n, ratio, seed=g, device=device)
     noise = float(params.get("noise", 0.0) or 0.0)
     if not (0 <= noise <= 10):
         raise InputError(f"noise must be between 0 and 10 (relative); got {noise}")
     x = x.to(device=device, dtype=op.dtype).unsqueeze(0)
-    y = measure(op, x, noise, generator=g)
+    y = measure(op, x, noise, seed=g)
     return op, x, y, shape, is_image
 
 
@@ -137,20 +145,25 @@ def run(ctx: Any) -> dict:
         ctx.run.save_image("signal", np.clip(x[0].abs().reshape(shape).cpu().numpy() / vmax, 0, 1))
 
     t0 = time.time()
-    g = torch.Generator().manual_seed(int(params.get("seed", 0) or 0) + 1)
-    last = None
-    cancelled = False
-    for st in solve(op, y, algorithm, init=init, iters=iters, x_true=x, every=every, generator=g):
+    solver = GPRSolver(op, y, algorithm=algorithm, init=init, iters=iters, x_true=x,
+                       seed=int(params.get("seed", 0) or 0) + 1)
+    last: GPRState | None = None
+
+    def observe(st: GPRState) -> None:
+        nonlocal last
         last = st
-        err, loss = float(st.error[0]), float(st.loss[0])
         preview = preview_image(st.z[0], shape, vmax) if is_image else None
-        ctx.publish(st.iteration, {"error": err, "loss": loss}, preview=preview,
+        ctx.publish(st.iteration, {"error": float(st.error[0]), "loss": float(st.loss[0])}, preview=preview,
                     max_iters=iters, elapsed_s=round(time.time() - t0, 3))
-        if ctx.cancelled():
-            cancelled = True
-            break
+        ctx.check()
+
+    cancelled = False
+    try:
+        solver.run(observe, every=every)
+    except Cancelled:
+        cancelled = True
     assert last is not None
-    z = align_phase(last.z, x)[0]
+    z = align_phase(x, last.z)[0]
     ctx.run.save_array("estimate", z.reshape(shape).cpu().numpy())
     if is_image:
         ctx.run.save_image("estimate", np.clip(z.abs().reshape(shape).cpu().numpy() / vmax, 0, 1))

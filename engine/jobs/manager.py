@@ -18,8 +18,8 @@ import numpy as np
 
 from engine.core.errors import InputError
 from engine.jobs.context import Cancelled, JobContext, LiveState
-from engine.runs.store import TERMINAL, Run, RunStore
 from engine.jobs.registry import get_workflow
+from engine.runs.store import TERMINAL, Run, RunStore
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from scipy.stats import rankdata
 
+from engine.core.seeds import numpy_rng
+
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature T > 0 minimising the NLL of ``softmax(logits / T)`` (searched on log T in [-3, 3])."""
@@ -83,7 +85,7 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[st
     }
 
 
-def expected_calibration_error(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(y: np.ndarray, prob: np.ndarray, *, bins: int = 10) -> float:
     """ECE of the positive-class probability over ``bins`` equal-width bins."""
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(prob, dtype=np.float64)
@@ -105,9 +107,10 @@ def bootstrap_ci(
     y: np.ndarray,
     prob: np.ndarray,
     threshold: float,
+    *,
     groups: np.ndarray | None = None,
     n: int = 2000,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     level: float = 0.95,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of :func:`binary_metrics` at a fixed threshold.
@@ -115,7 +118,7 @@ def bootstrap_ci(
     When ``groups`` (patient ids) is given, whole patients are resampled, since images of one child
     are not independent.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     y = np.asarray(y)
     prob = np.asarray(prob)
     if groups is None:

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from engine.core.errors import InputError
+from engine.core.seeds import numpy_rng
 
 LABELS: tuple[str, str] = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -72,7 +73,7 @@ def list_dataset(root: str | Path) -> list[Item]:
 
 
 def split_by_patient(
-    items: list[Item], val_fraction: float = 0.15, seed: int = 0
+    items: list[Item], *, val_fraction: float = 0.15, seed: int | np.random.Generator = 0
 ) -> tuple[list[int], list[int]]:
     """Seeded split stratified by class, with every patient's files on one side only.
 
@@ -81,7 +82,7 @@ def split_by_patient(
     train_idx, val_idx : list of int
         Indices into ``items``, each sorted.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     val: list[int] = []
     for k in range(len(LABELS)):
         groups: dict[str, list[int]] = {}

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 import numpy as np
 from PIL import Image
 
+from engine.core.colors import blend
 from engine.xray.dicom import PHI_KEYWORDS
 
 REPORT_SCHEMA = "inverse-studio/xray-report/1"
@@ -70,7 +71,7 @@ _PERSON_NAME = re.compile(r"[^\s\^=\"',;]*\^[^\s\"',;]*")  # DICOM PN uses ^ bet
 
 
 # ------------------------------------------------------------------------------------------------ PNG
-def encode_png(img: np.ndarray, level: int = 3) -> bytes:
+def encode_png(img: np.ndarray, *, level: int = 3) -> bytes:
     """Encode an image as PNG with only IHDR, IDAT and IEND chunks.
 
     ``img``: (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA; uint8, or float in [0, 1]. ``level``: zlib
@@ -119,51 +120,16 @@ def png_chunks(data: bytes) -> list[str]:
     return out
 
 
-def hot_colours(heat: np.ndarray) -> np.ndarray:
-    """Map [0, 1] to black-red-yellow-white, (H, W, 3) float: r = 3v, g = 3v - 1, b = 3v - 2, clipped."""
-    v = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)[..., None]
-    return np.clip(3.0 * v - np.array([0.0, 1.0, 2.0], np.float32), 0.0, 1.0)
-
-
-def blend_overlay(image: np.ndarray, overlay: np.ndarray | None = None, opacity: float = 0.4) -> np.ndarray:
-    """Grey image (float [0, 1] or uint8) with an optional overlay, as (H, W, 3) uint8.
-
-    ``overlay``: (h, w) float heat in [0, 1] (hot colours, alpha = opacity x heat, so cold areas leave the
-    film visible), or (h, w, 3) / (h, w, 4) colours (uint8 or float [0, 1]; alpha x opacity). A smaller
-    overlay is enlarged with nearest-neighbour sampling, which keeps its true cells visible.
-    """
-    g = np.asarray(image)
-    g = g.astype(np.float32) / 255.0 if g.dtype == np.uint8 else np.clip(g.astype(np.float32), 0.0, 1.0)
-    if g.ndim != 2:
-        raise ValueError(f"image must be 2-D grey, got shape {g.shape}")
-    base = np.repeat(g[..., None], 3, axis=2)
-    if overlay is None:
-        return np.round(base * 255.0).astype(np.uint8)
-    ov = np.asarray(overlay)
-    ov = ov.astype(np.float32) / 255.0 if ov.dtype == np.uint8 else ov.astype(np.float32)
-    if ov.ndim == 2:
-        colours, alpha = hot_colours(ov), np.clip(np.nan_to_num(ov), 0.0, 1.0)
-    elif ov.ndim == 3 and ov.shape[2] in (3, 4):
-        colours = np.clip(ov[..., :3], 0.0, 1.0)
-        alpha = np.clip(ov[..., 3], 0.0, 1.0) if ov.shape[2] == 4 else np.ones(ov.shape[:2], np.float32)
-    else:
-        raise ValueError(f"overlay must be (h, w), (h, w, 3) or (h, w, 4), got {ov.shape}")
-    if ov.shape[:2] != g.shape:
-        ri = (np.arange(g.shape[0]) * ov.shape[0] // g.shape[0])[:, None]
-        ci = (np.arange(g.shape[1]) * ov.shape[1] // g.shape[1])[None, :]
-        colours, alpha = colours[ri, ci], alpha[ri, ci]
-    a = (float(np.clip(opacity, 0.0, 1.0)) * alpha)[..., None]
-    return np.round((base * (1.0 - a) + colours * a) * 255.0).astype(np.uint8)
-
-
 def export_png(
-    image: np.ndarray, overlay: np.ndarray | None = None, opacity: float = 0.4, max_side: int | None = None
+    image: np.ndarray, overlay: np.ndarray | None = None, *, opacity: float = 0.4, max_side: int | None = None
 ) -> bytes:
     """De-identified PNG of a displayed image (+ optional overlay): pixels only, no metadata chunks.
 
-    ``max_side`` shrinks the export (Pillow, Lanczos) so its longer side is at most that many pixels.
+    ``overlay`` and ``opacity`` are drawn by :func:`engine.core.colors.blend` (a 2-D heat in [0, 1]
+    with the Hot ramp, or RGB/RGBA colours). ``max_side`` shrinks the export (Pillow, Lanczos) so its
+    longer side is at most that many pixels.
     """
-    rgb = blend_overlay(image, overlay, opacity) if overlay is not None else np.asarray(image)
+    rgb = blend(image, overlay, opacity=opacity) if overlay is not None else np.asarray(image)
     if max_side and max(rgb.shape[:2]) > max_side:
         s = max_side / max(rgb.shape[:2])
         size = (max(1, round(rgb.shape[1] * s)), max(1, round(rgb.shape[0] * s)))

@@ -31,9 +31,11 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, g
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from engine.core.errors import InputError
+from engine.core.reading import read_capped
 
 MAX_FILE_BYTES = 256 * 2**20  # an uncompressed 16-bit CR/DX film is 10-50 MB; mammograms reach ~100 MB
 MAX_PIXELS = 64 * 2**20  # rows x columns of the decoded frame (float32 copy: 256 MB)
+EXPECTED = "a DICOM, PNG or JPEG file"  # what an unreadable upload should have been, for messages
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _DEFLATED = b"1.2.840.10008.1.2.1.99"
 
@@ -133,23 +135,12 @@ def is_dicom(data: bytes) -> bool:
     return len(data) >= 132 and data[128:132] == b"DICM"
 
 
-def read_bytes(src: bytes | str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """Read a file or accept bytes, refusing anything over ``max_bytes`` before reading it."""
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-    else:
-        p = Path(src)
-        if not p.is_file():
-            raise InputError(f"{p.name}: no such file; expected a DICOM, PNG or JPEG file")
-        if p.stat().st_size > max_bytes:
-            raise InputError(
-                f"{p.name} is {p.stat().st_size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit"
-            )
-        data = p.read_bytes()
-    if len(data) > max_bytes:
-        raise InputError(f"file is {len(data) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit")
-    if not data:
-        raise InputError("file is empty; expected a DICOM, PNG or JPEG file")
+def read_bytes(src: bytes | str | Path, *, max_bytes: int = MAX_FILE_BYTES, name: str | None = None) -> bytes:
+    """Read a file or accept bytes, refusing anything over ``max_bytes`` before reading it.
+
+    ``name`` labels messages (default: the file name, or "upload" for bytes).
+    """
+    data, _ = read_capped(src, max_bytes=max_bytes, name=name, expected=EXPECTED)
     return data
 
 
@@ -209,7 +200,7 @@ def read_dicom(
         structured report, waveform), missing pixel data, frames over ``max_pixels`` and transfer
         syntaxes no installed plugin decodes (the message names the syntax and the plugin that would).
     """
-    data = read_bytes(src, max_bytes)
+    data = read_bytes(src, max_bytes=max_bytes)
     ds = parse(data, force=not is_dicom(data), max_bytes=max_bytes)
     return decode(ds, max_pixels=max_pixels)
 

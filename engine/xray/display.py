@@ -218,7 +218,7 @@ def read_xray(
     """
     label = f"{name}: " if name else ""
     try:
-        raw = read_bytes(data, max_bytes)
+        raw = read_bytes(data, max_bytes=max_bytes, name=name or None)
         if is_dicom(raw):
             img = decode_dicom(parse(raw, max_bytes=max_bytes), max_pixels=max_pixels)
         elif is_raster(raw):

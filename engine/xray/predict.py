@@ -47,8 +47,6 @@ _DEFAULT_SPEC = {
 }
 
 
-
-
 class Classifier:
     """A binary chest X-ray classifier with calibrated P(positive) and an operating threshold.
 
@@ -256,7 +254,7 @@ class Classifier:
         return torch.softmax(z / self.temperature, 1)[:, self.positive_index]
 
     @torch.no_grad()
-    def predict_proba(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    def predict_proba(self, images: np.ndarray | Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
         """Calibrated P(PNEUMONIA) for each grey [0, 1] image, shape (N,)."""
         if isinstance(images, np.ndarray) and images.ndim == 2:
             images = [images]
@@ -278,9 +276,9 @@ class Classifier:
             p = float(self.predict_proba([image])[0])
         return self.label_for(p), p
 
-    def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 64) -> list[tuple[str, float]]:
+    def predict_batch(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> list[tuple[str, float]]:
         """(label, P(PNEUMONIA)) for each image, computed in batches."""
-        return [(self.label_for(float(p)), float(p)) for p in self.predict_proba(images, batch_size)]
+        return [(self.label_for(float(p)), float(p)) for p in self.predict_proba(images, batch_size=batch_size)]
 
     # ------------------------------------------------------------------ saliency
     def target_index(self, target: str | int | None, image: np.ndarray | None = None) -> int:
@@ -347,6 +345,7 @@ class Classifier:
         image: np.ndarray,
         method: str = "gradcam",
         target: str | int | None = None,
+        *,
         depth: int | None = None,
         cascade: bool = False,
         seed: int = 0,

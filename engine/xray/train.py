@@ -4,7 +4,7 @@ Reproduce the committed weights with::
 
     nice -n 5 inverse-studio xray train --data ../shared/data/cxr-pneumonia/train --out assets/models
 
-(``python -m engine.cli.xray train ...`` does the same). Steps: list ``DATA/{NORMAL,PNEUMONIA}``,
+(the command calls :func:`train`). Steps: list ``DATA/{NORMAL,PNEUMONIA}``,
 split 15% of the *patients* of each class off for validation (seeded), decode every image once into
 a uint8 tensor, train with class-weighted cross-entropy and on-the-fly augmentation, fit a
 temperature on the validation logits, pick the Youden threshold, compute metrics with patient-level
@@ -14,48 +14,26 @@ bootstrap intervals and write ``NAME.pt`` (state_dict), ``NAME.json`` (config), 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import math
 import os
 import platform
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.core.seeds import torch_generator
 from engine.xray import calibration as cal
 from engine.xray.data import LABELS, list_dataset, load_uint8, split_by_patient
 from engine.xray.model import build_model, count_parameters, sha256_file
 
 MODEL_NAME = "cxr_pneumonia_resnet_small"
 VERSION = "1.0"
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options of ``inverse-studio xray train``."""
-    ap = argparse.ArgumentParser(
-        prog="inverse-studio xray train", description="Train the chest X-ray classifier."
-    )
-    ap.add_argument("--data", required=True, help="folder with NORMAL/ and PNEUMONIA/ images")
-    ap.add_argument("--out", required=True, help="folder for weights, config and model card")
-    ap.add_argument("--name", default=MODEL_NAME)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--size", type=int, default=160, help="square input side in pixels")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle)")
-    ap.add_argument("--weight-decay", type=float, default=5e-4)
-    ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--widths", default="24,48,96,128")
-    ap.add_argument("--strides", default="2,2,1", help="stride of each residual stage")
-    ap.add_argument("--stem-stride", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--limit", type=int, default=0, help="use only this many images per class (smoke runs)")
-    return ap.parse_args(argv)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -86,7 +64,7 @@ def _to_input(xb: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_logits(
-    model: torch.nn.Module, x_u8: torch.Tensor, mean: float, std: float, batch: int = 128
+    model: torch.nn.Module, x_u8: torch.Tensor, mean: float, std: float, *, batch: int = 128
 ) -> np.ndarray:
     """Logits of a uint8 image stack ``(N, H, W)`` in eval mode."""
     model.eval()
@@ -97,8 +75,6 @@ def predict_logits(
     return torch.cat(out).numpy()
 
 
-
-
 def _load_avg() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -106,32 +82,68 @@ def _load_avg() -> list[float] | None:
         return None
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Run the whole training; returns the config that was written."""
+def train(
+    data: str | Path,
+    out: str | Path,
+    *,
+    name: str = MODEL_NAME,
+    epochs: int = 10,
+    seed: int = 0,
+    size: int = 160,
+    batch: int = 64,
+    lr: float = 3e-3,
+    weight_decay: float = 5e-4,
+    val_fraction: float = 0.15,
+    widths: Sequence[int] = (24, 48, 96, 128),
+    strides: Sequence[int] = (2, 2, 1),
+    stem_stride: int = 4,
+    threads: int = 2,
+    limit: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Run the whole training on the CPU; returns the config that was written.
+
+    Parameters
+    ----------
+    data : folder with ``NORMAL/`` and ``PNEUMONIA/`` images.
+    out : folder for the weights, config, model card, validation split and training log.
+    name : file stem of everything written.
+    epochs, batch, lr, weight_decay : training schedule (AdamW with a one-cycle learning rate peaking at
+        ``lr``).
+    seed : seeds the split, the initial weights, the batch order, the augmentation and the bootstrap.
+    size : square input side in pixels.
+    val_fraction : share of each class's files held out for validation (whole patients).
+    widths, strides, stem_stride : architecture (:class:`~engine.xray.model.CXRNet`): channels of the
+        stem and of each residual stage, each stage's stride, the stem's stride.
+    threads : torch CPU threads.
+    limit : use only this many images per class (smoke runs); 0 uses all.
+    progress : called with one line per step (counts, one JSON row per epoch, validation metrics).
+    """
+    say = progress or (lambda _line: None)
     t_start = time.perf_counter()
     load_start = _load_avg()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
-    out = Path(args.out)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)  # the initial weights come from torch's global generator
+    gen = torch_generator(seed)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    items = list_dataset(args.data)
-    if args.limit:
-        items = [it for k in range(len(LABELS)) for it in [i for i in items if i.label == k][: args.limit]]
-    tr_idx, va_idx = split_by_patient(items, args.val_fraction, args.seed)
-    print(f"{len(items)} images: {len(tr_idx)} train, {len(va_idx)} validation", flush=True)
-    x_all, y_all = load_uint8(items, args.size)
+    items = list_dataset(data)
+    if limit:
+        items = [it for k in range(len(LABELS)) for it in [i for i in items if i.label == k][:limit]]
+    tr_idx, va_idx = split_by_patient(items, val_fraction=val_fraction, seed=seed)
+    say(f"{len(items)} images: {len(tr_idx)} train, {len(va_idx)} validation")
+    x_all, y_all = load_uint8(items, size)
     x_tr, y_tr = torch.from_numpy(x_all[tr_idx]), torch.from_numpy(y_all[tr_idx])
     x_va, y_va = torch.from_numpy(x_all[va_idx]), y_all[va_idx]
     mean = float(x_tr.float().mean() / 255.0)
     std = float(x_tr.float().std() / 255.0)
     counts = np.bincount(y_tr.numpy(), minlength=len(LABELS))
     class_w = torch.tensor(len(y_tr) / (len(LABELS) * counts), dtype=torch.float32)  # balanced weights
-    print(f"preloaded in {time.perf_counter() - t_start:.0f}s; class counts {counts.tolist()}", flush=True)
+    say(f"preloaded in {time.perf_counter() - t_start:.0f}s; class counts {counts.tolist()}")
 
     config = {
-        "name": args.name,
+        "name": name,
         "version": VERSION,
         "format": "state_dict",
         "labels": list(LABELS),
@@ -139,14 +151,14 @@ def train(args: argparse.Namespace) -> dict:
         "arch": {
             "type": "CXRNet",
             "in_channels": 1,
-            "widths": [int(w) for w in args.widths.split(",")],
-            "blocks": [1] * (len(args.widths.split(",")) - 1),
+            "widths": [int(w) for w in widths],
+            "blocks": [1] * (len(widths) - 1),
             "dropout": 0.2,
-            "stem_stride": args.stem_stride,
-            "strides": [int(v) for v in args.strides.split(",")],
+            "stem_stride": stem_stride,
+            "strides": [int(v) for v in strides],
         },
         "input": {
-            "size": args.size,
+            "size": size,
             "channels": 1,
             "range": [0.0, 1.0],
             "mean": round(mean, 5),
@@ -154,20 +166,20 @@ def train(args: argparse.Namespace) -> dict:
         },
     }
     model = build_model(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps = args.epochs * math.ceil(len(x_tr) / args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.2)
-    log_path = out / f"{args.name}_train_log.jsonl"
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * math.ceil(len(x_tr) / batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+    log_path = out / f"{name}_train_log.jsonl"
     epoch_times: list[float] = []
     peak_load = 0.0
     with open(log_path, "w") as log:
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
             perm = torch.randperm(len(x_tr), generator=gen)
             tot, nb = 0.0, 0
-            for i in range(0, len(perm), args.batch):
-                b = perm[i : i + args.batch]
+            for i in range(0, len(perm), batch):
+                b = perm[i : i + batch]
                 if len(b) < 8:  # a tiny last batch makes BatchNorm noisy
                     continue
                 xb = augment(x_tr[b].unsqueeze(1).float() / 255.0, gen)
@@ -194,7 +206,7 @@ def train(args: argparse.Namespace) -> dict:
             peak_load = max(peak_load, (row["load"] or [0.0])[0])
             log.write(json.dumps(row) + "\n")
             log.flush()
-            print(json.dumps(row), flush=True)
+            say(json.dumps(row))
     train_s = time.perf_counter() - t_start
 
     # Calibration and operating point on the validation split (final weights, no epoch picking).
@@ -205,7 +217,7 @@ def train(args: argparse.Namespace) -> dict:
     threshold = cal.youden_threshold(y_va, p)
     groups = np.array([items[i].patient for i in va_idx])
     metrics = cal.binary_metrics(y_va, p, threshold)
-    ci = cal.bootstrap_ci(y_va, p, threshold, groups=groups, n=2000, seed=args.seed)
+    ci = cal.bootstrap_ci(y_va, p, threshold, groups=groups, n=2000, seed=seed)
     calib = {
         "temperature": temperature,
         "nll_before": float(-np.log(np.where(y_va == 1, p_raw, 1 - p_raw) + 1e-12).mean()),
@@ -215,10 +227,10 @@ def train(args: argparse.Namespace) -> dict:
         "brier_after": cal.brier(y_va, p),
     }
 
-    weights = out / f"{args.name}.pt"
+    weights = out / f"{name}.pt"
     torch.save(model.state_dict(), weights)
     digest = sha256_file(weights)
-    (out / f"{args.name}.sha256").write_text(f"{digest}  {weights.name}\n")
+    (out / f"{name}.sha256").write_text(f"{digest}  {weights.name}\n")
     n_val = np.bincount(y_va, minlength=2)
     config.update(
         {
@@ -237,10 +249,10 @@ def train(args: argparse.Namespace) -> dict:
                 "calibration": {k: round(v, 4) for k, v in calib.items()},
             },
             "training": {
-                "seed": args.seed,
-                "epochs": args.epochs,
-                "batch": args.batch,
-                "optimizer": f"AdamW lr {args.lr} one-cycle (20% warm-up), weight decay {args.weight_decay}",
+                "seed": seed,
+                "epochs": epochs,
+                "batch": batch,
+                "optimizer": f"AdamW lr {lr} one-cycle (20% warm-up), weight decay {weight_decay}",
                 "loss": "cross-entropy, balanced class weights "
                 + str([round(float(w), 3) for w in class_w])
                 + ", label smoothing 0.05",
@@ -248,7 +260,7 @@ def train(args: argparse.Namespace) -> dict:
                 "contrast 0.85-1.15, brightness +-0.08; no horizontal flip",
                 "train_images": int(len(tr_idx)),
                 "wall_s": round(train_s, 1),
-                "machine": f"{platform.machine()} {os.cpu_count()} cores, {args.threads} torch threads",
+                "machine": f"{platform.machine()} {os.cpu_count()} cores, {threads} torch threads",
                 "load_start": load_start,
                 "load_end": _load_avg(),
                 "load_max": peak_load,
@@ -259,12 +271,12 @@ def train(args: argparse.Namespace) -> dict:
             },
         }
     )
-    (out / f"{args.name}.json").write_text(json.dumps(config, indent=2) + "\n")
-    (out / f"{args.name}_val_split.txt").write_text(
+    (out / f"{name}.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / f"{name}_val_split.txt").write_text(
         "\n".join(f"{LABELS[items[i].label]}/{items[i].path.name}" for i in va_idx) + "\n"
     )
-    (out / f"{args.name}.md").write_text(model_card(config, weights.stat().st_size))
-    print(json.dumps(config["validation"], indent=1), flush=True)
+    (out / f"{name}.md").write_text(model_card(config, weights.stat().st_size))
+    say(json.dumps(config["validation"], indent=1))
     return config
 
 
@@ -359,13 +371,3 @@ ImageNet-pretrained network; that test split is harder than a split of the train
   on the official test split and much lower elsewhere.
 - Saliency maps show what drives the score, not where the disease is.
 """
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``inverse-studio xray train``."""
-    train(parse_args(argv))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Chest X-ray review: batch prediction as a job, and the pure helpers the X-ray Review page draws with.
+"""Chest X-ray review: batch prediction as a job, and the model facts and report the X-ray Review page shows.
 
 Batch params
 ------------
@@ -32,27 +32,13 @@ from engine.xray.domain import domain_warnings, image_stats
 if TYPE_CHECKING:
     from engine.xray.display import XrayImage
     from engine.xray.predict import Classifier
-    from engine.xray.saliency import SaliencyMap
 
 MAX_BATCH = 64  # images per batch run; each is stored as uint8 at full size in the run folder
 PREVIEW_SIDE = 192
-VIEW_SIDE = 900  # longest side of the image drawn on the page; zoom crops the full-size image first
-
-# Colour ramps for unsigned maps, as (n, 3) RGB stops in [0, 1] (linear interpolation between them).
-COLORMAPS: dict[str, np.ndarray] = {
-    "Jet": np.array([[0.0, 0.0, 0.5], [0.0, 0.2, 1.0], [0.0, 0.9, 1.0], [1.0, 1.0, 0.0], [1.0, 0.3, 0.0],
-                     [0.6, 0.0, 0.0]]),
-    "Hot": np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]),
-    # viridis sampled at 0, 0.25, 0.5, 0.75, 1 (matplotlib's published stops)
-    "Viridis": np.array([[0.267, 0.005, 0.329], [0.229, 0.322, 0.546], [0.128, 0.567, 0.551],
-                         [0.369, 0.789, 0.383], [0.993, 0.906, 0.144]]),
-}
-# Signed maps (Integrated Gradients, Occlusion): evidence against the class is blue, for it red.
-DIVERGING = np.array([[0.1, 0.2, 0.8], [1.0, 1.0, 1.0], [0.8, 0.1, 0.1]])
 
 
 # ------------------------------------------------------------------------------------------ images
-def model_input(xray: XrayImage, window: tuple[float, float] | None = None, invert: bool = False,
+def model_input(xray: XrayImage, *, window: tuple[float, float] | None = None, invert: bool = False,
                 preset: str = "Default (header)") -> np.ndarray:
     """The displayed image as uint8 (bone white unless ``invert``): what is predicted and stored."""
     return xray.display_uint8(window, invert, preset)
@@ -70,7 +56,7 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return a if a.dtype == np.uint8 else np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
 
 
-def thumbnail(img: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:
+def thumbnail(img: np.ndarray, *, side: int = PREVIEW_SIDE) -> np.ndarray:
     """uint8 copy whose longest side is at most ``side`` (for live previews)."""
     a = to_uint8(img)
     h, w = a.shape[:2]
@@ -79,80 +65,6 @@ def thumbnail(img: np.ndarray, side: int = PREVIEW_SIDE) -> np.ndarray:
         return a
     size = (max(1, round(w * s)), max(1, round(h * s)))
     return np.asarray(Image.fromarray(a).resize(size, Image.Resampling.BILINEAR))
-
-
-def zoom_box(shape: tuple[int, int], zoom: float, cx: float = 0.5,
-             cy: float = 0.5) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of the region shown at ``zoom`` x, centred at (cx, cy) in [0, 1].
-
-    The box keeps the image's aspect ratio and is shifted to stay inside the image.
-    """
-    rows, cols = int(shape[0]), int(shape[1])
-    z = max(1.0, float(zoom))
-    h, w = max(1, round(rows / z)), max(1, round(cols / z))
-    top = int(np.clip(round(cy * rows - h / 2), 0, rows - h))
-    left = int(np.clip(round(cx * cols - w / 2), 0, cols - w))
-    return top, top + h, left, left + w
-
-
-def fit(img: np.ndarray, side: int = VIEW_SIDE, nearest: bool = False) -> np.ndarray:
-    """Resize a 2-D float image so its longest side is ``side`` (enlarging a zoomed crop as well)."""
-    a = np.ascontiguousarray(img, dtype=np.float32)
-    h, w = a.shape[:2]
-    s = side / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    if size == (w, h):
-        return a
-    method = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(a).resize(size, method), dtype=np.float32)
-
-
-# ---------------------------------------------------------------------------------------- saliency
-def ramp(signed: bool, colormap: str = "Jet") -> np.ndarray:
-    """Colour stops used for a map: the diverging ramp when ``signed``, else ``COLORMAPS[colormap]``."""
-    if signed:
-        return DIVERGING
-    if colormap not in COLORMAPS:
-        raise InputError(f"unknown colormap {colormap!r}; expected one of {', '.join(COLORMAPS)}")
-    return COLORMAPS[colormap]
-
-
-def colorize(values: np.ndarray, vmin: float, vmax: float, stops: np.ndarray) -> np.ndarray:
-    """Map values to (..., 3) RGB floats in [0, 1] along ``stops`` between ``vmin`` and ``vmax``."""
-    t = np.clip((np.asarray(values, dtype=np.float32) - vmin) / max(vmax - vmin, 1e-12), 0, 1)
-    xs = np.linspace(0, 1, len(stops))
-    return np.stack([np.interp(t, xs, stops[:, k]) for k in range(3)], -1).astype(np.float32)
-
-
-def strength(values: np.ndarray, smap: SaliencyMap) -> np.ndarray:
-    """How strongly each value speaks, in [0, 1]: |v| / range for signed maps, (v - vmin) / range else."""
-    v = np.asarray(values, dtype=np.float32)
-    if smap.signed:
-        w = np.abs(v) / max(abs(smap.vmin), abs(smap.vmax), 1e-12)
-    else:
-        w = (v - smap.vmin) / max(smap.vmax - smap.vmin, 1e-12)
-    return np.clip(w, 0, 1)
-
-
-def heat_rgba(values: np.ndarray, smap: SaliencyMap, colormap: str = "Jet") -> np.ndarray:
-    """(h, w, 4) float overlay: colour from the ramp, alpha from :func:`strength` (weak areas stay clear)."""
-    rgb = colorize(values, smap.vmin, smap.vmax, ramp(smap.signed, colormap))
-    return np.concatenate([rgb, strength(values, smap)[..., None]], -1)
-
-
-def blend(grey: np.ndarray, rgba: np.ndarray | None, opacity: float) -> np.ndarray:
-    """Grey [0, 1] image with an RGBA overlay of the same shape at ``opacity``, as uint8 RGB."""
-    g = np.repeat(as_float(grey)[..., None], 3, axis=2)
-    if rgba is None:
-        return np.round(g * 255).astype(np.uint8)
-    a = float(np.clip(opacity, 0, 1)) * rgba[..., 3:4]
-    return np.round(np.clip(g * (1 - a) + rgba[..., :3] * a, 0, 1) * 255).astype(np.uint8)
-
-
-def plotly_colorscale(stops: np.ndarray) -> list[list]:
-    """Colour stops as a plotly colorscale ``[[t, 'rgb(r,g,b)'], ...]``."""
-    ts = np.linspace(0, 1, len(stops))
-    return [[float(t), "rgb({},{},{})".format(*(int(round(255 * c)) for c in s))] for t, s in zip(ts, stops)]
 
 
 # -------------------------------------------------------------------------------------- reporting
@@ -186,7 +98,7 @@ def model_card(config_path: str | Path) -> str | None:
     return p.read_text(encoding="utf-8") if p.is_file() else None
 
 
-def job_header(header: dict, forbid: Iterable[str] = ()) -> dict:
+def job_header(header: dict, *, forbid: Iterable[str] = ()) -> dict:
     """Header facts safe to store with a run: the report allowlist, a coarse age, identifiers removed."""
     facts = {k: header[k] for k in REPORT_HEADER_KEYS if k in header}
     if header.get("patient_age_years") is not None:
@@ -203,7 +115,7 @@ def check_header(facts: dict) -> dict:
     return h
 
 
-def review_report(clf: Classifier, xray: XrayImage, probability: float, method: str, params: dict,
+def review_report(clf: Classifier, xray: XrayImage, probability: float, *, method: str, params: dict,
                   warnings: Iterable[str] = (), extra: dict | None = None) -> str:
     """The de-identified JSON report the page offers for download (no names, IDs, dates, UIDs)."""
     report = build_report(
@@ -216,7 +128,7 @@ def review_report(clf: Classifier, xray: XrayImage, probability: float, method: 
 
 
 # -------------------------------------------------------------------------------------------- job
-def batch_params(items: list[tuple[str, XrayImage]], preset: str = "Default (header)",
+def batch_params(items: list[tuple[str, XrayImage]], *, preset: str = "Default (header)",
                  invert: bool = False) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, params) for a batch run of ``(display name, image)`` pairs (names are not stored)."""
     if not items:
@@ -226,10 +138,10 @@ def batch_params(items: list[tuple[str, XrayImage]], preset: str = "Default (hea
     arrays, entries = {}, []
     for i, (name, xr) in enumerate(items):
         key = f"img{i}"
-        arrays[key] = model_input(xr, None, invert, preset)
+        arrays[key] = model_input(xr, invert=invert, preset=preset)
         ext = Path(name).suffix.lower()[:6] if name else ""
         entries.append({"array": key, "name": f"image {i + 1}{f' ({ext})' if ext else ''}",
-                        "header": job_header(xr.header, xr.phi_values)})
+                        "header": job_header(xr.header, forbid=xr.phi_values)})
     return arrays, {"model": "default", "images": entries, "preset": preset, "invert": bool(invert)}
 
 

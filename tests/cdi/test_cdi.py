@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.core.errors import InputError
-from engine.cdi.registration import register
 from engine.cdi import fourier as F
+from engine.cdi.registration import register
 from engine.cdi.simulate import simulate_pattern
 from engine.cdi.solver import CDIOptions, CDISolver, crop_to_support
+from engine.core.errors import InputError
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def _error(sim, solver, start=0):
 @pytest.mark.parametrize("recipe", ["ER**60", "ER**50*HIO**200", "ER**50*RAAR**200"])
 def test_known_support_converges(recipe):
     sim = _sim()
-    s = CDISolver(sim.intensity, sim.mask, recipe=recipe, starts=1, seed=0, support=sim.support,
+    s = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=1, seed=0, support=sim.support,
                   options={"free_fraction": 0})
     llk0 = s.likelihoods()[0][0]
     s.run()
@@ -48,8 +48,8 @@ def test_known_support_converges(recipe):
 
 def test_3d_runs_and_converges():
     sim = _sim((16, 16, 16))
-    s = CDISolver(sim.intensity, sim.mask, recipe="ER**30*HIO**100", starts=2, seed=0, support=sim.support,
-                  options={"free_fraction": 0})
+    s = CDISolver(sim.intensity, mask=sim.mask, recipe="ER**30*HIO**100", starts=2, seed=0,
+                  support=sim.support, options={"free_fraction": 0})
     s.run()
     assert s.objects().shape == (2, 16, 16, 16)
     assert min(_error(sim, s, i) for i in range(2)) < 1e-2
@@ -57,16 +57,16 @@ def test_3d_runs_and_converges():
 
 def test_shrink_wrap_recovers_support_and_respects_guards():
     sim = _sim()
-    s = CDISolver(sim.intensity, sim.mask, recipe="ER**50*(Sup*HIO**30)**6", starts=2, seed=0)
+    s = CDISolver(sim.intensity, mask=sim.mask, recipe="ER**50*(Sup*HIO**30)**6", starts=2, seed=0)
     assert s.support_fraction()[0] > sim.support.mean()  # autocorrelation support is loose
     s.run()
     frac = s.support_fraction()
     assert (frac < 2.0 * sim.support.mean()).all()
-    g = CDISolver(sim.intensity, sim.mask, recipe="Sup*ER**5", starts=2, seed=0,
+    g = CDISolver(sim.intensity, mask=sim.mask, recipe="Sup*ER**5", starts=2, seed=0,
                   options={"min_support_fraction": 0.3, "max_support_fraction": 0.4, "threshold": 0.9})
     g.run()
     assert (np.abs(g.support_fraction() - 0.3) < 0.01).all() and g.guard_hits == 2
-    h = CDISolver(sim.intensity, sim.mask, recipe="Sup*ER**5", starts=1, seed=0,
+    h = CDISolver(sim.intensity, mask=sim.mask, recipe="Sup*ER**5", starts=1, seed=0,
                   options={"max_support_fraction": 0.05, "threshold": 0.01})
     h.run()
     assert abs(h.support_fraction()[0] - 0.05) < 0.01
@@ -83,7 +83,7 @@ def test_masked_pixels_are_left_free():
     sim = _sim()
     mask = np.zeros(sim.mask.shape, bool)
     mask[16, 14:19] = True
-    s = CDISolver(sim.intensity, mask, recipe="ER**50*HIO**200", support=sim.support,
+    s = CDISolver(sim.intensity, mask=mask, recipe="ER**50*HIO**200", support=sim.support,
                   options={"free_fraction": 0})
     assert float(s.free_one[0, 0]) == 1.0  # index 0 is the (masked) centre after the shift
     s.run()
@@ -92,7 +92,7 @@ def test_masked_pixels_are_left_free():
 
 def test_free_pixels_friedel_and_llk_free():
     sim = _sim()
-    s = CDISolver(sim.intensity, sim.mask, recipe="ER**5", options={"free_fraction": 0.1})
+    s = CDISolver(sim.intensity, mask=sim.mask, recipe="ER**5", options={"free_fraction": 0.1})
     free = s.free
     assert torch.equal(free, F.friedel_mate(free, 2) & s.observed)
     assert 0.05 < float(free.float().mean()) < 0.15
@@ -106,42 +106,98 @@ def test_likelihood_known_values():
     ic = torch.tensor([[2.0, 1.0], [1.0, 9.0]])
     w = torch.ones(2, 2)
     expected = ((2 - 4 + 4 * np.log(2)) + 1 + 0 + 0) / 4
-    assert F.poisson_llk(ic, io, w, 2).item() == pytest.approx(expected, rel=1e-6)
-    assert F.poisson_llk(io, io, w, 2).item() == pytest.approx(0.0, abs=1e-9)
+    assert F.poisson_llk(io, ic, w, ndim=2).item() == pytest.approx(expected, rel=1e-6)
+    assert F.poisson_llk(io, io, w, ndim=2).item() == pytest.approx(0.0, abs=1e-9)
     g = ((2 - 4) ** 2 / (2 * 5) + 1 / 2) / 4
-    assert F.gaussian_llk(ic, io, w, 2).item() == pytest.approx(g, rel=1e-6)
+    assert F.gaussian_llk(io, ic, w, ndim=2).item() == pytest.approx(g, rel=1e-6)
+    assert F.llk(io, ic, w, ndim=2, noise="gaussian").item() == pytest.approx(g, rel=1e-6)
     w2 = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
-    assert F.poisson_llk(ic, io, w2, 2).item() == pytest.approx(2 - 4 + 4 * np.log(2), rel=1e-6)
+    assert F.poisson_llk(io, ic, w2, ndim=2).item() == pytest.approx(2 - 4 + 4 * np.log(2), rel=1e-6)
 
 
 def test_batched_starts_match_single_runs():
     sim = _sim()
     recipe = "ER**5*(Sup*HIO**10)**2"
-    batch = CDISolver(sim.intensity, sim.mask, recipe=recipe, starts=3, seed=4)
+    batch = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=3, seed=4)
     batch.run()
     for i in range(3):
-        one = CDISolver(sim.intensity, sim.mask, recipe=recipe, starts=1, seed=4, first_start=i)
+        one = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=1, seed=4, first_start=i)
         one.run()
         np.testing.assert_allclose(one.objects()[0], batch.objects()[i], rtol=1e-3, atol=1e-3 * np.abs(
             batch.objects()[i]).max())
     assert len(set(np.round(batch.likelihoods()[0], 6))) == 3  # the starts differ
 
 
-def test_steps_yield_state_and_options():
+def test_step_reports_state_and_options():
     sim = _sim()
-    s = CDISolver(sim.intensity, None, recipe="ER**4*Sup*HIO**4", starts=2)
-    states = list(s.steps(llk_every=2))
+    s = CDISolver(sim.intensity, recipe="ER**4*Sup*HIO**4", starts=2)
+    assert s.total_operations == 9 and not s.done
+    states = []
+    while not s.done:
+        states.append(s.step(llk_every=2))
     assert [st.op for st in states] == ["HIO"] * 4 + ["Sup"] + ["ER"] * 4
+    assert [st.operation for st in states] == list(range(1, 10))
     assert states[-1].cycle == 8 and states[-1].llk.shape == (2,) and states[0].llk is None
+    assert states[1].llk is not None and states[2].llk is None  # every 2nd cycle
     assert states[4].support_fraction.shape == (2,)
+    with pytest.raises(RuntimeError, match="finished"):
+        s.step()
+    final = s.run()  # nothing left: the final likelihoods all the same
+    assert final.cycle == 8 and final.llk.shape == (2,)
+    with pytest.raises(TypeError):
+        CDISolver(sim.intensity, sim.mask)  # options are keyword-only
+    with pytest.raises(InputError, match="integer seed"):
+        CDISolver(sim.intensity, seed=np.random.default_rng(0))
     with pytest.raises(InputError):
         CDIOptions.from_dict({"beta_hio": 2})
     with pytest.raises(InputError):
         CDIOptions.from_dict({"nope": 1})
-    p = CDISolver(sim.intensity, None, recipe="ER**10", options={"positivity": True})
+    p = CDISolver(sim.intensity, recipe="ER**10", options={"positivity": True})
     p.run()
     x = p.x.numpy()
     assert np.abs(x.imag).max() == 0 and x.real.min() >= 0
+
+
+def test_fourier_operator_is_the_unitary_fft():
+    from engine.core.operator import Operator, adjointness_gap
+    from tests.cdi.operator_examples import EXAMPLES
+
+    for name, make in EXAMPLES.items():
+        op, x, y = make()
+        assert isinstance(op, Operator), name
+        assert adjointness_gap(op, x, y) < 1e-6, name
+        torch.testing.assert_close(op.A_adjoint(op.A(x)), x, rtol=1e-5, atol=1e-5)
+    x = EXAMPLES["cdi.FourierTransform-2d"]()[1]
+    op = F.FourierTransform(2)
+    assert torch.equal(op(x), torch.fft.fftn(x, dim=(-2, -1), norm="ortho"))
+    assert torch.equal(op.A_adjoint(x), torch.fft.ifftn(x, dim=(-2, -1), norm="ortho"))
+
+
+def test_run_callback_only_observes_and_a_raise_leaves_it_resumable():
+    sim = _sim()
+    recipe = "ER**5*(Sup*HIO**5)**2"
+    ref = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=2, seed=3)
+    ref_state = ref.run()
+    seen = []
+    s = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=2, seed=3)
+    final = s.run(lambda st: seen.append(st.op) or True, llk_every=5)  # the return value is ignored
+    assert len(seen) == s.total_operations == 17 and s.done
+    np.testing.assert_allclose(final.llk, ref_state.llk, rtol=1e-6)
+    np.testing.assert_array_equal(s.objects(), ref.objects())
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_7(st):
+        if st.operation == 7:
+            raise Stop
+
+    t = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=2, seed=3)
+    with pytest.raises(Stop):
+        t.run(stop_at_7)
+    assert t.operation == 7 and not t.done
+    t.run()
+    np.testing.assert_array_equal(t.objects(), ref.objects())
 
 
 def test_crop_to_support_wraps():
@@ -208,17 +264,16 @@ def test_cli_bad_input_leaves_nothing(tmp_path, capsys):
 def test_checkpoint_resume_matches_uninterrupted():
     sim = _sim()
     recipe = "ER**10*(Sup*HIO**10)**2"
-    full = CDISolver(sim.intensity, sim.mask, recipe=recipe, starts=2, seed=1)
+    full = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=2, seed=1)
     full.run()
-    part = CDISolver(sim.intensity, sim.mask, recipe=recipe, starts=2, seed=1)
-    it = part.steps(llk_every=0)
+    part = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=2, seed=1)
     for _ in range(15):
-        next(it)
+        part.step(llk_every=0)
     ck = part.state_dict()
-    again = CDISolver(sim.intensity, sim.mask, recipe=recipe, starts=2, seed=1)
+    again = CDISolver(sim.intensity, mask=sim.mask, recipe=recipe, starts=2, seed=1)
     again.load_state_dict(ck)
     again.run()
     assert again.cycle == full.cycle == 30
     np.testing.assert_allclose(again.objects(), full.objects(), rtol=1e-5, atol=1e-5)
     with pytest.raises(InputError):
-        CDISolver(sim.intensity, sim.mask, recipe="ER**3", starts=2).load_state_dict(ck)
+        CDISolver(sim.intensity, mask=sim.mask, recipe="ER**3", starts=2).load_state_dict(ck)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from engine.core.errors import InputError
 from engine.cdi import readers as D
+from engine.core.errors import InputError
 
 
 def _pattern(shape=(32, 32)) -> np.ndarray:
@@ -124,8 +124,19 @@ def test_bad_files(tmp_path, monkeypatch):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match="objects"):
         D.load_diffraction(tmp_path / "obj.npy")
-    with pytest.raises(InputError, match="not a file"):
+    with pytest.raises(InputError, match="missing.npy: no such file"):
         D.load_diffraction(tmp_path / "missing.npy")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        D.load_diffraction(tmp_path / "empty.npy")
+    with pytest.raises(InputError, match="file name"):
+        D.load_diffraction((tmp_path / "a.npy").read_bytes())
+    monkeypatch.setattr(D, "MAX_FILE_BYTES", 100)
+    with pytest.raises(InputError, match="the limit is 100 bytes"):
+        D.load_diffraction(tmp_path / "a.npy")
+    with pytest.raises(InputError, match="the limit is 100 bytes"):
+        D.load_diffraction((tmp_path / "a.npy").read_bytes(), name="up.npy")
+    monkeypatch.undo()
     trunc = (tmp_path / "a.npy").read_bytes()[:200]
     with pytest.raises(InputError, match="could not be read"):
         D.load_diffraction(trunc, name="t.npy")
@@ -150,18 +161,18 @@ def test_stats_and_helpers():
     data = np.zeros((32, 32), np.float32)
     data[10, 12] = 100
     data[11, 12] = 50
-    m = D.mark_beamstop(np.zeros(data.shape, bool), 2)
+    m = D.mark_beamstop(np.zeros(data.shape, bool), radius=2)
     assert m[16, 16] and m[16, 18] and not m[16, 19]
     m = D.mark_gap(m, axis=1, start=0, width=2)
     assert m[:, :2].all()
-    m2 = D.mark_saturated(data, np.zeros(data.shape, bool), 60)
+    m2 = D.mark_saturated(data, np.zeros(data.shape, bool), level=60)
     assert m2.sum() == 1
     s = D.diffraction_stats(data, m)
     assert s["photons"] == 150 and s["max"] == 100 and s["masked"] == int(m.sum())
-    c, cm = D.center_pattern(data, None, "max")
+    c, cm = D.center_pattern(data, None, method="max")
     assert c[16, 16] == 100 and cm[:6].all() and cm[:, :4].all() and not cm[6:, 4:].any()
-    c2, _ = D.center_pattern(data, None, "com", shape=(16, 16))
+    c2, _ = D.center_pattern(data, None, method="com", shape=(16, 16))
     assert c2.shape == (16, 16) and c2.max() == 100
-    b, bm = D.bin_pattern(data, m, 2)
+    b, bm = D.bin_pattern(data, m, factor=2)
     assert b.shape == (16, 16) and b.sum() == 150 and bm[:, 0].all()
-    assert D.crop_center(data, (8, 8), (10, 12))[4, 4] == 100
+    assert D.crop_center(data, (8, 8), center=(10, 12))[4, 4] == 100

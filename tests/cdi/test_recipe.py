@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.errors import InputError
 from engine.cdi.recipe import RecipeError, parse_recipe
+from engine.core.errors import InputError
 
 
 def test_right_to_left_and_repeat():

@@ -58,11 +58,11 @@ def test_average_and_prtf():
     assert all(r.similarity > 0.999 for r in regs)
     assert similarity(avg, objs[0]) > 0.999
     intensity = np.abs(np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(x), norm="ortho"))) ** 2
-    q, curve = prtf([r.aligned for r in regs], intensity, None, nbins=8)
+    q, curve = prtf(intensity, [r.aligned for r in regs], nbins=8)
     good = np.isfinite(curve)
     assert good.sum() >= 6 and np.allclose(curve[good], 1.0, atol=1e-2)
     assert resolution_at(q, curve) is None
     # random phases between starts: the PRTF falls
     noisy = [np.fft.ifftn(np.fft.fftn(x) * np.exp(2j * np.pi * rng.random(x.shape))) for _ in range(8)]
-    _, c2 = prtf(np.stack([np.fft.fftshift(n) for n in noisy]), intensity, None, nbins=8)
+    _, c2 = prtf(intensity, np.stack([np.fft.fftshift(n) for n in noisy]), mask=None, nbins=8)
     assert np.nanmean(c2) < 0.6

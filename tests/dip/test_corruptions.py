@@ -53,41 +53,41 @@ def test_registry_lists_every_corruption():
 def test_every_severity_on_grey_rgb_and_odd_sizes(name):
     for severity in levels(name):
         for img in (RGB, GREY, ODD_RGB, ODD_GREY1):
-            out = CORRUPTIONS[name](img, severity, 7)
+            out = CORRUPTIONS[name](img, severity=severity, seed=7)
             assert out.shape == img.shape and out.dtype == np.float32
             assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
             assert not np.array_equal(out, img), f"{name} severity {severity} left {img.shape} unchanged"
     # Any float dtype is accepted; the result is float32 either way.
-    assert corrupt(RGB.astype(np.float64), name, levels(name)[0]).dtype == np.float32
+    assert corrupt(RGB.astype(np.float64), name, severity=levels(name)[0]).dtype == np.float32
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_seed_fixes_the_result_and_leaves_global_state_alone(name):
     state = np.random.get_state()
-    a = corrupt(RGB, name, levels(name)[1], seed=3)
-    assert np.array_equal(a, corrupt(RGB, name, levels(name)[1], seed=3))
-    assert np.array_equal(a, corrupt(RGB, name, levels(name)[1], seed=np.random.default_rng(3)))
-    b = corrupt(RGB, name, levels(name)[1], seed=4)
+    a = corrupt(RGB, name, severity=levels(name)[1], seed=3)
+    assert np.array_equal(a, corrupt(RGB, name, severity=levels(name)[1], seed=3))
+    assert np.array_equal(a, corrupt(RGB, name, severity=levels(name)[1], seed=np.random.default_rng(3)))
+    b = corrupt(RGB, name, severity=levels(name)[1], seed=4)
     assert INFO[name].random == (not np.array_equal(a, b))
     after = np.random.get_state()
     assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
 
 
-def _mse(out: np.ndarray, clean: np.ndarray) -> float:
+def _mse(clean: np.ndarray, out: np.ndarray) -> float:
     return float(np.mean((out - clean) ** 2))
 
 
-def _lowpass_mse(out: np.ndarray, clean: np.ndarray) -> float:
+def _lowpass_mse(clean: np.ndarray, out: np.ndarray) -> float:
     """MSE after a Gaussian of std 2 px: distance at the scale of local pixel displacements."""
     s = (2.0, 2.0) + (0.0,) * (out.ndim - 2)
-    return _mse(gaussian_filter(out, s), gaussian_filter(clean, s))
+    return _mse(gaussian_filter(clean, s), gaussian_filter(out, s))
 
 
-def _gradient_mse(out: np.ndarray, clean: np.ndarray) -> float:
-    return sum(_mse(np.diff(out, axis=a), np.diff(clean, axis=a)) for a in (0, 1))
+def _gradient_mse(clean: np.ndarray, out: np.ndarray) -> float:
+    return sum(_mse(np.diff(clean, axis=a), np.diff(out, axis=a)) for a in (0, 1))
 
 
-def _decorrelation(out: np.ndarray, clean: np.ndarray) -> float:
+def _decorrelation(clean: np.ndarray, out: np.ndarray) -> float:
     """1 - Pearson correlation: how much of the result is no longer (an affine map of) the image."""
     a, b = out - out.mean(), clean - clean.mean()
     return float(1 - (a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
@@ -122,7 +122,8 @@ def test_distance_from_clean_grows_with_severity(name):
     seeds = (0, 1, 2) if INFO[name].random else (0,)
     for img in (RGB, GREY):
         # The order holds in expectation; a few seeds average out the draw of one image.
-        dist = {s: np.mean([metric(corrupt(img, name, s, seed), img) for seed in seeds]) for s in sevs}
+        dist = {s: np.mean([metric(img, corrupt(img, name, severity=s, seed=seed)) for seed in seeds])
+                for s in sevs}
         for lo, hi in pairs:
             assert dist[hi] > dist[lo], f"{name} {img.shape}: severity {hi} not further than {lo}: {dist}"
     if name == "elastic_transform":
@@ -150,36 +151,42 @@ def _robust_std(noise: np.ndarray) -> float:
 def test_eswmv_levels_give_the_stated_noise(level):
     std = ESWMV_LEVELS["gaussian_noise"][level - 1]
     assert std == (0.12, 0.18, 0.26)[level - 1]
-    noisy = corrupt(FLAT, "gaussian_noise_eswmv", level, seed=level)
+    noisy = corrupt(FLAT, "gaussian_noise_eswmv", severity=level, seed=level)
     assert _robust_std(noisy - 0.5) == pytest.approx(std, rel=0.03)
     # The ES-WMV Gaussian levels are ImageNet-C severities 2, 3, 4.
-    assert np.array_equal(noisy, corrupt(FLAT, "gaussian_noise", level + 1, seed=level))
+    assert np.array_equal(noisy, corrupt(FLAT, "gaussian_noise", severity=level + 1, seed=level))
 
     amount = ESWMV_LEVELS["impulse_noise"][level - 1]
     assert amount == (0.3, 0.5, 0.7)[level - 1]
-    hit = corrupt(FLAT, "impulse_noise_eswmv", level, seed=level)
+    hit = corrupt(FLAT, "impulse_noise_eswmv", severity=level, seed=level)
     changed = hit != 0.5
     assert changed.mean() == pytest.approx(amount, abs=0.01)
     assert set(np.unique(hit[changed])) == {0.0, 1.0}
     assert (hit[changed] == 1.0).mean() == pytest.approx(0.5, abs=0.02)
 
     photons = ESWMV_LEVELS["shot_noise"][level - 1]
-    shot = corrupt(DARK, "shot_noise_eswmv", level, seed=level)
+    shot = corrupt(DARK, "shot_noise_eswmv", severity=level, seed=level)
     assert shot.mean() == pytest.approx(0.2, abs=0.005)  # Poisson noise is unbiased
     assert shot.std() == pytest.approx(np.sqrt(0.2 / photons), rel=0.03)  # var = x / photons
 
     speckle = ESWMV_LEVELS["speckle_noise"][level - 1]
-    noisy = corrupt(FLAT, "speckle_noise_eswmv", level, seed=level)
+    noisy = corrupt(FLAT, "speckle_noise_eswmv", severity=level, seed=level)
     assert _robust_std(noisy - 0.5) == pytest.approx(0.5 * speckle, rel=0.03)  # std grows with x
 
 
 def test_gaussian_sigma_is_in_255_units_and_clipped():
-    noisy = corrupt(FLAT, "gaussian_sigma", 25, seed=0)
+    noisy = corrupt(FLAT, "gaussian_sigma", severity=25, seed=0)
     assert _robust_std(noisy - 0.5) == pytest.approx(25 / 255, rel=0.03)
-    white = corrupt(np.ones((32, 32), np.float32), "gaussian_sigma", 25, seed=0)
+    white = corrupt(np.ones((32, 32), np.float32), "gaussian_sigma", severity=25, seed=0)
     assert white.max() == 1.0 and (white == 1.0).mean() == pytest.approx(0.5, abs=0.05)
-    assert np.array_equal(corrupt(FLAT, "gaussian_sigma", 0, seed=0), FLAT)
-    assert corrupt(FLAT, "gaussian_sigma", 12.5, seed=0).dtype == np.float32
+    assert np.array_equal(corrupt(FLAT, "gaussian_sigma", severity=0, seed=0), FLAT)
+    assert corrupt(FLAT, "gaussian_sigma", severity=12.5, seed=0).dtype == np.float32
+
+
+def test_an_integer_seed_is_numpys_default_stream():
+    noisy = corrupt(FLAT, "gaussian_sigma", severity=25, seed=5)
+    expect = FLAT + np.random.default_rng(5).normal(0.0, 25 / 255, FLAT.shape).astype(np.float32)
+    assert np.array_equal(noisy, np.clip(expect, 0, 1))
 
 
 def test_describe_names_the_parameter():
@@ -204,14 +211,14 @@ def test_describe_names_the_parameter():
 )  # fmt: skip
 def test_bad_severity_is_an_input_error(name, severity):
     with pytest.raises(InputError, match="severity|sigma"):
-        corrupt(RGB, name, severity)
+        corrupt(RGB, name, severity=severity)
     with pytest.raises(InputError):
         describe(name, severity)
 
 
 def test_unknown_name_is_an_input_error_that_lists_the_names():
     with pytest.raises(InputError, match="unknown corruption 'rain'.*gaussian_noise"):
-        corrupt(RGB, "rain", 3)
+        corrupt(RGB, "rain", severity=3)
     with pytest.raises(InputError, match="unknown corruption"):
         describe("rain", 3)
     with pytest.raises(InputError, match="unknown corruption"):
@@ -233,10 +240,10 @@ def test_unknown_name_is_an_input_error_that_lists_the_names():
 )
 def test_bad_image_is_an_input_error(img):
     with pytest.raises(InputError, match="image"):
-        corrupt(img, "gaussian_noise", 1)
+        corrupt(img, "gaussian_noise", severity=1)
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "x", True])
 def test_bad_seed_is_an_input_error(seed):
     with pytest.raises(InputError, match="seed"):
-        corrupt(RGB, "gaussian_noise", 1, seed)
+        corrupt(RGB, "gaussian_noise", severity=1, seed=seed)

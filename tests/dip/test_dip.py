@@ -1,4 +1,4 @@
-"""DIP solver, presets and the restore workflow on tiny inputs (CPU)."""
+"""DIP solver, presets, ``restore`` and the restore workflow on tiny inputs (CPU)."""
 
 import io
 from dataclasses import replace
@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from engine.core.errors import InputError
+from engine.core.metrics import psnr
 from engine.dip import operators as dg
+from engine.dip import workflow
+from engine.dip.presets import PRESETS, default_preset, get_preset
 from engine.dip.priors.deep_decoder import DeepDecoder
 from engine.dip.priors.skip import SkipNet, classic_skip_net
 from engine.dip.solver import DIPSolver
-from engine.dip.presets import PRESETS, default_preset, get_preset
-from engine.dip import workflow as restore
 
 torch.set_num_threads(1)
 
@@ -116,6 +117,78 @@ def test_early_stop_returns_output_at_t_star():
     assert none.es is None and none.iteration == 3 and np.array_equal(none.output(), none.output("last"))
 
 
+def test_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        DIPSolver(_img(1, 16, 16), None, TINY)
+
+
+def test_run_callback_only_observes():
+    seen = []
+    s = DIPSolver(_img(1, 16, 16), preset=TINY, stopping="none", max_iters=5)
+    out = s.run(callback=lambda st: seen.append(st["iteration"]) or True)  # a True return stops nothing
+    assert seen == [1, 2, 3, 4, 5] and s.iteration == 5 and np.array_equal(out, s.output())
+
+
+def test_run_cancel_from_the_callback_propagates_and_the_solver_can_go_on():
+    from engine.jobs import Cancelled
+
+    def cancel_at_3(st):
+        if st["iteration"] == 3:
+            raise Cancelled()
+
+    obs = _img(1, 16, 16)
+    s = DIPSolver(obs, preset=TINY, stopping="none", max_iters=6)
+    with pytest.raises(Cancelled):
+        s.run(callback=cancel_at_3)
+    assert s.iteration == 3
+    s.run()
+    full = DIPSolver(obs, preset=TINY, stopping="none", max_iters=6)
+    full.run()
+    assert np.array_equal(s.output(), full.output())
+
+
+def test_restore_on_a_tiny_image():
+    from engine import DIPSolver as Public
+    from engine import restore
+
+    assert Public is DIPSolver
+    clean = _img(3, 16, 16)
+    noisy = dg.add_noise(clean, 0.1, seed=1)
+    states = []
+    r = restore(noisy, reference=clean, preset=TINY, max_iters=8, window=3, patience=100, seed=2,
+                device="cpu", callback=states.append)
+    assert r.image.shape == clean.shape and r.image.dtype == np.float32
+    assert r.stopped_iteration == 8 and not r.es_fired and 3 <= r.es_iteration <= 8
+    assert [m["iteration"] for m in r.metrics] == list(range(1, 9)) and len(states) == 8
+    assert {"loss", "lr", "es_variance", "psnr"} <= set(r.metrics[-1])
+    assert r.metrics[0]["es_variance"] is None and r.metrics[-1]["es_variance"] is not None
+    assert r.psnr == pytest.approx(psnr(clean, r.image), abs=1e-4)
+    assert r.peak_psnr == max(m["psnr"] for m in r.metrics)
+    assert r.metrics[r.peak_iteration - 1]["psnr"] == r.peak_psnr
+    # the same run as the solver's
+    s = DIPSolver(noisy, preset=TINY, max_iters=8, window=3, patience=100, seed=2)
+    s.run()
+    assert np.array_equal(r.image, s.output("best"))
+    assert [m["loss"] for m in r.metrics] == [st["loss"] for st in states]
+
+
+def test_restore_without_stopping_or_reference():
+    from engine import restore
+
+    obs = _img(1, 16, 16)
+    r = restore(obs, preset=TINY, stopping="none", max_iters=3, device="cpu")
+    assert r.es_iteration is None and r.stopped_iteration == 3 and r.psnr is None and r.peak_psnr is None
+    s = DIPSolver(obs, preset=TINY, stopping="none", max_iters=3)
+    s.run()
+    assert np.array_equal(r.image, s.output("last"))
+    with pytest.raises(InputError, match="reference"):
+        restore(obs, reference=_img(1, 8, 8), preset=TINY, max_iters=1, device="cpu")
+    with pytest.raises(InputError, match="channels"):
+        restore(obs, reference=_img(3, 16, 16), preset=TINY, max_iters=1, device="cpu")
+    with pytest.raises(TypeError):
+        restore(obs, preset=TINY, max_iter=3)  # a misspelt option is not silently ignored
+
+
 def test_deep_decoder_and_bad_inputs():
     net = DeepDecoder(8, 3, channels=8, levels=3)
     assert net(torch.rand(1, 8, 4, 4)).shape == (1, 3, 32, 32)
@@ -194,7 +267,7 @@ def test_workflow_denoise_with_reference(tiny_preset):
                    "preview_every": 2, "ssim_every": 3, "snapshot_every": 4, "checkpoint_every": 5},
                   {"observed": noisy, "reference": clean})
     ctx = FakeCtx(run)
-    summary = restore.run(ctx)
+    summary = workflow.run(ctx)
     for k in ("es_iteration", "stopped_iteration", "wall_seconds", "device", "preset", "es_psnr", "peak_psnr",
               "peak_iteration", "input_psnr"):
         assert k in summary
@@ -212,11 +285,11 @@ def test_workflow_cancel_and_resume(tiny_preset):
     obs = _img(1, 16, 16)
     params = {"preset": tiny_preset, "stopping": "none", "max_iters": 12, "checkpoint_every": 3}
     full = FakeRun(params, {"observed": obs})
-    restore.run(FakeCtx(full))
+    workflow.run(FakeCtx(full))
     run = FakeRun(params, {"observed": obs})
-    s1 = restore.run(FakeCtx(run, cancel_after=5))
+    s1 = workflow.run(FakeCtx(run, cancel_after=5))
     assert s1["state"] == "cancelled" and s1["stopped_iteration"] == 5
-    s2 = restore.run(FakeCtx(run, resume=True))
+    s2 = workflow.run(FakeCtx(run, resume=True))
     assert s2["stopped_iteration"] == 12 and s2["state"] == "done"
     np.testing.assert_array_equal(run.arrays["result"], full.arrays["result"])
 
@@ -226,6 +299,6 @@ def test_workflow_inpaint_run_to_budget(tiny_preset):
     d = dg.degrade(clean, "inpaint", fraction=0.3)
     run = FakeRun({"task": "inpaint", "preset": tiny_preset, "max_iters": 15, "window": 2, "patience": 2,
                    "run_to_budget": True, "stopping": "emv"}, {"observed": d["observed"], "mask": d["mask"]})
-    summary = restore.run(FakeCtx(run))
+    summary = workflow.run(FakeCtx(run))
     assert summary["stopped_iteration"] == 15 and summary["stopping"] == "emv"
     assert "es_psnr" not in summary

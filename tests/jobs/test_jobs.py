@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine.jobs import JobManager
-from engine.runs import RunStore
 from engine.jobs.registry import WORKFLOWS
+from engine.runs import RunStore
 
 
 @pytest.fixture(autouse=True)

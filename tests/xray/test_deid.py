@@ -11,8 +11,8 @@ from PIL import Image, PngImagePlugin
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from engine.core.colors import blend
 from engine.xray.deid import (
-    blend_overlay,
     build_report,
     encode_png,
     export_png,
@@ -96,7 +96,7 @@ def test_png_export_has_pixels_only(dicom_with_phi):
     assert_clean(data)
     im = Image.open(io.BytesIO(data))
     assert im.info == {} and im.mode == "RGB" and im.size == (40, 48)
-    np.testing.assert_array_equal(np.asarray(im), blend_overlay(x.display(), heat, 0.5))
+    np.testing.assert_array_equal(np.asarray(im), blend(x.display(), heat, opacity=0.5))
 
 
 def test_report_strips_identifiers_even_when_passed_in(dicom_with_phi):
@@ -192,9 +192,9 @@ def test_chunk_checker_sees_metadata():
 
 def test_overlay_blending():
     g = np.full((8, 8), 0.5, np.float32)
-    np.testing.assert_array_equal(blend_overlay(g, np.zeros((2, 2))), blend_overlay(g))  # cold = transparent
+    np.testing.assert_array_equal(blend(g, np.zeros((2, 2))), blend(g))  # cold = transparent
     rgba = np.zeros((2, 2, 4), np.uint8)
     rgba[0, 0] = (255, 0, 0, 255)
-    out = blend_overlay(g, rgba, opacity=1.0)
+    out = blend(g, rgba, opacity=1.0)
     assert tuple(out[0, 0]) == (255, 0, 0) and tuple(out[3, 3]) == (255, 0, 0)  # nearest: 4x4 block
     assert tuple(out[4, 4]) == (128, 128, 128)

@@ -230,12 +230,18 @@ def test_not_an_image(data):
 
 def test_size_limits(tmp_path):
     data = make_dicom(np.zeros((64, 64), np.uint16))
-    with pytest.raises(InputError, match="MB limit"):
+    with pytest.raises(InputError, match="the limit is"):
         read_xray(data, max_bytes=1000)
     p = tmp_path / "big.dcm"
     p.write_bytes(data)
-    with pytest.raises(InputError, match="MB limit"):
+    with pytest.raises(InputError, match="^big.dcm: file is .* the limit is"):
         read_xray(p, max_bytes=1000)
+    with pytest.raises(InputError, match="^scan.dcm: .*the limit is"):
+        read_xray(data, "scan.dcm", max_bytes=1000)  # the name appears once
+    with pytest.raises(InputError, match="^missing.dcm: no such file; expected a DICOM, PNG or JPEG file"):
+        read_xray(tmp_path / "missing.dcm")
+    with pytest.raises(InputError, match="empty; expected a DICOM, PNG or JPEG file"):
+        read_xray(b"")
     with pytest.raises(InputError, match="Mpixel limit"):
         read_xray(data, max_pixels=1000)
 

@@ -88,8 +88,52 @@ def test_inplace_relu_after_hooked_layer():
     conv = nn.Conv2d(1, 4, 3, padding=1)
     model = nn.Sequential(conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     x = torch.rand(1, 1, 16, 16)
-    cam = sal.grad_cam(model, x, 1, layer=conv)
-    assert cam.shape == (16, 16) and np.isfinite(cam).all()
+    cam = sal.GradCAM(model, conv).attribute(x, 1)
+    assert cam.shape == (1, 16, 16) and np.isfinite(cam).all()
+
+
+@pytest.mark.parametrize("method", list(sal.METHODS))
+def test_a_batch_gives_the_maps_of_its_images(tiny, method):
+    model, x = tiny
+    gen = torch.Generator().manual_seed(1)
+    xs = torch.cat([x, torch.rand(2, 1, SIZE, SIZE, generator=gen)])
+    options = {"steps": 8, "batch": 5} if method == "ig" else {"batch": 7} if method == "occlusion" else {}
+    explainer = sal.make_method(model, method, **options)
+    maps = explainer(xs, [1, 0, 1], out_shape=(20, 30))
+    assert [m.target for m in maps] == [1, 0, 1] and all(m.upsampled.shape == (20, 30) for m in maps)
+    for i, m in enumerate(maps):
+        one = sal.compute(model, xs[i : i + 1], method, [1, 0, 1][i], out_shape=(20, 30), **options)
+        np.testing.assert_allclose(m.map, one.map, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(one.map).max())))
+        assert m.grid == one.grid and m.signed == one.signed
+    with pytest.raises(InputError, match="targets for a batch"):
+        explainer(xs, [1, 0])
+
+
+def test_cam_methods_differ_only_in_their_weights(tiny):
+    model, x = tiny
+    a, g = sal.GradCAM(model).activations_and_gradients(x, [1])
+    assert issubclass(sal.GradCAMPlusPlus, sal.CAM) and issubclass(sal.IntegratedGradients, sal.SaliencyMethod)
+
+    class Positive(sal.CAM):  # a new CAM variant is one method
+        key = "positive"
+
+        def weights(self, activations, gradients):
+            return torch.relu(gradients).mean(dim=(2, 3))
+
+    cam = Positive(model).attribute(x, 1)[0]
+    expected = torch.relu((torch.relu(g).mean(dim=(2, 3))[:, :, None, None] * a).sum(1))[0]
+    np.testing.assert_allclose(cam, expected.numpy(), rtol=1e-6)
+
+
+def test_occlusion_fill_image_and_dense_map(tiny):
+    model, x = tiny
+    fill = torch.full_like(x, 0.25)
+    occ = sal.Occlusion(model, patch=8, stride=8, fill=fill)
+    grid = occ.attribute(x, 1)[0]
+    assert grid.shape == (4, 4)
+    np.testing.assert_array_equal(occ.dense(grid, (SIZE, SIZE)), np.kron(grid, np.ones((8, 8), np.float32)))
+    scalar = sal.Occlusion(model, patch=8, stride=8, fill=0.25).attribute(x, 1)[0]
+    np.testing.assert_array_equal(grid, scalar)
 
 
 def test_sanity_check_randomized_weights_change_the_map(tiny):

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from engine.cli import main
 from engine.core.errors import InputError
 from engine.xray import calibration as cal
 from engine.xray.data import Item, decode_grey, patient_id, split_by_patient
 from engine.xray.predict import DEFAULT_MODEL, Classifier, sha256_file
-from engine.cli.xray import main as xray_main
 from tests.conftest import shared_data
 
 
@@ -48,13 +48,13 @@ def test_patient_ids():
 
 def test_split_keeps_patients_together_and_is_seeded():
     items = [Item(Path(f"p{i}_{j}.jpeg"), i % 2, f"p{i}") for i in range(60) for j in range(1 + i % 4)]
-    tr, va = split_by_patient(items, 0.2, seed=3)
+    tr, va = split_by_patient(items, val_fraction=0.2, seed=3)
     assert sorted(tr + va) == list(range(len(items)))
     assert not {items[i].patient for i in tr} & {items[i].patient for i in va}
     for k in (0, 1):  # stratified: each class near its 20%
         n_k = sum(it.label == k for it in items)
         assert 0.1 * n_k <= sum(items[i].label == k for i in va) <= 0.35 * n_k
-    assert split_by_patient(items, 0.2, seed=3) == (tr, va)
+    assert split_by_patient(items, val_fraction=0.2, seed=3) == (tr, va)
 
 
 def test_temperature_and_threshold():
@@ -176,7 +176,7 @@ def test_cli_predict_json_lines_and_error_line(tmp_path, capsys):
         Image.fromarray((_chest_like(120, k) * 255).astype(np.uint8)).save(d / name)
     (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     out = tmp_path / "overlays"
-    code = xray_main(["predict", str(d), "--json", "--saliency", "gradcam", "--out", str(out)])
+    code = main(["xray", "predict", str(d), "--json", "--saliency", "gradcam", "--out", str(out)])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 1 and len(rows) == 3
     bad = [r for r in rows if "error" in r]
@@ -186,5 +186,48 @@ def test_cli_predict_json_lines_and_error_line(tmp_path, capsys):
         assert r["label"] in ("NORMAL", "PNEUMONIA") and 0 <= r["probability"] <= 1
         assert isinstance(r["warnings"], list) and r["model"].startswith("cxr_pneumonia_resnet_small")
         assert Path(r["saliency"]).is_file()
-    assert xray_main(["predict", str(d / "a.png"), "--json"]) == 0
-    assert xray_main(["bogus"]) == 2
+    assert main(["xray", "predict", str(d / "a.png"), "--json"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["xray"], "a subcommand is needed"),
+    (["xray", "bogus"], "invalid choice"),
+    (["xray", "predict", "x.png", "--saliency", "ig"], "--saliency needs --out"),
+    (["xray", "predict", "x.png", "--model", "missing.json"], "not found"),
+    (["xray", "train", "--out", "o"], "--data"),
+    (["xray", "train", "--data", "d", "--out", "o", "--widths", "8,x"], "--widths must be"),
+])
+def test_cli_bad_usage_exits_2_with_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("inverse-studio") and message in err[0], err
+    assert "Traceback" not in err[0]
+
+
+def test_cli_empty_folder_is_bad_input(tmp_path, capsys):
+    assert main(["xray", "predict", str(tmp_path)]) == 2
+    assert "no DICOM/PNG/JPEG files found" in capsys.readouterr().err
+
+
+def test_cli_train_smoke(tmp_path, capsys):
+    data = tmp_path / "data"
+    for k, label in enumerate(["NORMAL", "PNEUMONIA"]):
+        (data / label).mkdir(parents=True)
+        for i in range(12):
+            img = _chest_like(48, 10 * k + i)
+            if k:  # a bright patch makes the classes separable
+                img[10:30, 8:20] = 0.9
+            stem = f"IM-{i:04d}-0001" if k == 0 else f"person{i}_bacteria_{i}"
+            Image.fromarray((img * 255).astype(np.uint8)).save(data / label / f"{stem}.png")
+    out = tmp_path / "model"
+    argv = ["xray", "train", "--data", str(data), "--out", str(out), "--epochs", "1", "--size", "32",
+            "--widths", "4,8", "--strides", "2", "--stem-stride", "2", "--batch", "8", "--threads", "1",
+            "--val-fraction", "0.3"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "24 images: 16 train, 8 validation" and json.loads(lines[2])["epoch"] == 1
+    cfg = json.loads((out / "cxr_pneumonia_resnet_small.json").read_text())
+    assert cfg["arch"]["widths"] == [4, 8] and cfg["arch"]["strides"] == [2] and cfg["input"]["size"] == 32
+    clf = Classifier.load(out / "cxr_pneumonia_resnet_small.json")
+    assert 0 <= clf.predict(_chest_like(64))[1] <= 1

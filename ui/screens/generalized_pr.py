@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.core.errors import InputError
-from engine.gpr.measurements import MODELS
 from engine.dip.samples import SAMPLES, load_sample
-from engine.gpr.algorithms import ALGORITHMS, INITIALIZERS
+from engine.gpr.algorithms import ALGORITHMS
+from engine.gpr.initializers import INITIALIZERS
+from engine.gpr.measurements import MODELS
 from engine.gpr.teaching import fourier_symmetries, landscape_n2
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure

@@ -7,15 +7,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine.core.errors import InputError
 from engine.cdi.readers import diffraction_stats, load_diffraction
-from engine.core.device import pick_device
-from engine.dip.samples import SAMPLES, load_sample
+from engine.cdi.recipe import parse_recipe
 from engine.cdi.simulate import simulate_pattern
 from engine.cdi.solver import DEFAULT_RECIPE
-from engine.cdi.recipe import parse_recipe
 from engine.cdi.workflow import amplitude_image, phase_image
 from engine.core.colors import complex_to_rgb
+from engine.core.device import pick_device
+from engine.core.errors import InputError
+from engine.dip.samples import SAMPLES, load_sample
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import streamlit as st
 
+from engine.core.device import pick_device
 from engine.core.errors import InputError
 from engine.core.imageio import encode_npz, encode_png, encode_tiff16, read_image
-from engine.core.device import pick_device
 from engine.dip.corruptions import corruption_names, describe
-from engine.dip.samples import SAMPLES, load_sample
-from engine.dip.presets import PRESETS, default_preset, task_key
 from engine.dip.inputs import TASKS, prepare_inputs
+from engine.dip.presets import PRESETS, default_preset, task_key
+from engine.dip.samples import SAMPLES, load_sample
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
@@ -116,7 +116,7 @@ def setup() -> tuple[dict, dict] | None:
     preset = sb.selectbox("Preset", presets, index=presets.index(default_preset(device)), key="preset",
                           help="\n\n".join(f"**{n}**: {PRESETS[n].description}" for n in presets))
     p = PRESETS[preset]
-    tk = task_key(task, params.get("factor", 4))
+    tk = task_key(task, factor=params.get("factor", 4))
     # a new preset or task brings its own W, P and budget; edits stick until then
     if st.session_state.get("solver_defaults_for") != (preset, tk):
         st.session_state.update(window=p.window, patience=p.patience, max_iters=p.budget(tk),

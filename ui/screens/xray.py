@@ -8,18 +8,19 @@ import io
 import json
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from engine.core.colors import COLORMAPS, blend
 from engine.core.errors import InputError
 from engine.xray import workflow as wf
 from engine.xray.deid import export_png
 from engine.xray.display import FULL, PRESETS, XrayImage, read_xray
 from engine.xray.domain import domain_warnings, image_stats
 from engine.xray.predict import DEFAULT_MODEL, Classifier
-from engine.xray.saliency import METHODS, SaliencyMap, SanityResult
+from engine.xray.saliency import METHODS, SaliencyMap, SanityResult, heat_rgba
 from ui.jobs import active_run_id, manager, set_active_run
+from ui.views.xray import fit, heat_figure, zoom_box
 from ui.widgets import is_active, live_header
 
 SAMPLE_FILE = "RG1_J2KI.dcm"
@@ -54,7 +55,7 @@ def _read(digest: str, _data: bytes, name: str) -> XrayImage:
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)
 def _analyse(digest: str, window: tuple[float, float] | None, invert: bool, preset: str,
              _xray: XrayImage) -> dict:
-    img = wf.model_input(_xray, window, invert, preset)
+    img = wf.model_input(_xray, window=window, invert=invert, preset=preset)
     grey = wf.as_float(img)
     label, p = _classifier().predict(grey)
     return {"grey": grey, "label": label, "p": p,
@@ -154,7 +155,7 @@ def saliency_controls() -> dict:
                                "Occlusion: grey-out patches. IG and Occlusion are signed (blue = against).")
     target = sb.selectbox("Target class", list(TARGETS), key="target")
     opacity = sb.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
-    colormap = sb.selectbox("Colormap", list(wf.COLORMAPS), key="colormap",
+    colormap = sb.selectbox("Colormap", list(COLORMAPS), key="colormap",
                             help="For Grad-CAM maps; signed maps always use blue-white-red.")
     layout = sb.radio("Layout", ["Blended", "Side by side"], horizontal=True, key="layout")
     return {"show": show, "method": method, "target_name": target, "target": TARGETS[target],
@@ -168,19 +169,6 @@ def png(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
-
-
-def heat_figure(smap: SaliencyMap, title: str, colormap: str, height: int = 330) -> go.Figure:
-    """The map at its true resolution (each cell one block) with a colour bar of its value range."""
-    stops = wf.ramp(smap.signed, colormap)
-    fig = go.Figure(go.Heatmap(z=smap.map, zmin=smap.vmin, zmax=smap.vmax,
-                               colorscale=wf.plotly_colorscale(stops),
-                               colorbar=dict(title=dict(text="value"), thickness=12)))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(showticklabels=False, constrain="domain")
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height,
-                      margin=dict(l=5, r=5, t=35, b=5))
-    return fig
 
 
 def header_panel(xray: XrayImage) -> None:
@@ -240,19 +228,19 @@ def score_panel(clf: Classifier, label: str, p: float) -> None:
 def viewer(state: dict, smap: SaliencyMap | None, opts: dict, zoom: tuple[float, float, float]) -> None:
     """Draw the film (and its map, blended or beside it) at the chosen zoom and pan."""
     grey = state["grey"]
-    top, bottom, left, right = wf.zoom_box(grey.shape, *zoom)
-    view = wf.fit(grey[top:bottom, left:right])
+    top, bottom, left, right = zoom_box(grey.shape, *zoom)
+    view = fit(grey[top:bottom, left:right])
     caption = f"{right - left} x {bottom - top} pixels shown"
     if zoom[0] > 1:
         caption += f" ({zoom[0]:g}x zoom)"
     if smap is None:
         st.image(png(wf.to_uint8(view)), caption=caption, **IMG)
         return
-    heat = wf.fit(smap.upsampled[top:bottom, left:right])
-    rgba = wf.heat_rgba(heat, smap, opts["colormap"])
+    heat = fit(smap.upsampled[top:bottom, left:right])
+    rgba = heat_rgba(heat, smap, opts["colormap"])
     name = METHODS[smap.method]
     if opts["layout"] == "Blended":
-        st.image(png(wf.blend(view, rgba, opts["opacity"])), caption=f"{caption}; {name} blended", **IMG)
+        st.image(png(blend(view, rgba, opacity=opts["opacity"])), caption=f"{caption}; {name} blended", **IMG)
     else:
         c = st.columns(2)
         c[0].image(png(wf.to_uint8(view)), caption=caption, **IMG)
@@ -351,14 +339,15 @@ def export(item: dict, state: dict, smap: SaliencyMap | None, opts: dict, window
     extra = {"sanity_check_spearman": rho} if rho is not None else None
     method = opts["method"] if smap is not None else "none"
     try:
-        text = wf.review_report(clf, xray, state["p"], method, params, [*warnings, *xray.warnings], extra)
+        text = wf.review_report(clf, xray, state["p"], method=method, params=params,
+                                warnings=[*warnings, *xray.warnings], extra=extra)
     except ValueError as e:  # the report refused to carry an identifying value
         st.error(str(e))
         text = None
 
     def export_file() -> bytes:
-        overlay = None if smap is None else wf.heat_rgba(smap.upsampled, smap, opts["colormap"])
-        return export_png(state["grey"], overlay, opts["opacity"])
+        overlay = None if smap is None else heat_rgba(smap.upsampled, smap, opts["colormap"])
+        return export_png(state["grey"], overlay, opacity=opts["opacity"])
 
     d = st.columns(4)
     d[0].download_button("De-identified PNG", export_file, "xray-review.png", "image/png", key="dl-png",

@@ -1,8 +1,8 @@
 """Image corruptions for the restoration studio: ImageNet-C, the ES-WMV noise levels, plain Gaussian sigma.
 
 Every corruption takes a float image in [0, 1], grey (H, W) or RGB (H, W, 3), any size from 8 to 8192 px
-a side, and returns a float32 image of the same shape in [0, 1]. Random ones draw only from the ``rng``
-they are given (a numpy Generator, an integer seed, or None for fresh entropy), so a seed fixes the result.
+a side, and returns a float32 image of the same shape in [0, 1]. Random ones draw only from their ``seed``
+(an integer, a numpy Generator passed through, or None for fresh entropy), so a seed fixes the result.
 
 Three kinds of names (see ``levels(name)`` for the valid severities of each):
 
@@ -22,6 +22,7 @@ Three kinds of names (see ``levels(name)`` for the valid severities of each):
 Example::
 
     noisy = corrupt(img, "gaussian_noise_eswmv", severity=2, seed=0)  # std 0.18
+    noisy = CORRUPTIONS["shot_noise"](img, severity=3, seed=0)
     describe("gaussian_noise_eswmv", 2)  # 'Gaussian noise, std 0.18 (ES-WMV medium)'
 """
 
@@ -35,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import InputError
+from engine.core.seeds import Seed
 from engine.dip.corruptions import blur, digital, noise, tables, weather
-from engine.dip.corruptions.common import Rng, check_image, finish, make_rng
+from engine.dip.corruptions.common import check_image, finish, make_rng
 from engine.dip.corruptions.tables import ESWMV_LEVEL_LABELS, ESWMV_LEVELS, GAUSSIAN_SIGMA_CHOICES
 
 __all__ = [
@@ -266,16 +268,17 @@ def describe(name: str, severity: Level) -> str:
 
 
 def _make(name: str) -> Callable[..., np.ndarray]:
-    def apply(img: np.ndarray, severity: Level = 3, rng: Rng = None) -> np.ndarray:
+    def apply(img: np.ndarray, *, severity: Level = 3, seed: Seed = None) -> np.ndarray:
         sev = _check_severity(name, severity)
         x = check_image(img)
-        return finish(_apply(name, x, sev, make_rng(rng)), img)
+        return finish(_apply(name, x, sev, make_rng(seed)), img)
 
     info = INFO[name]
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = (
         f"{info.label} ({info.source}), severity in {info.levels}; see ``describe('{name}', severity)``.\n\n"
-        "Takes a float (H, W) or (H, W, 3) image in [0, 1] and a seed or Generator;\n"
+        "Takes a float (H, W) or (H, W, 3) image in [0, 1], ``severity`` and ``seed`` (an int or a\n"
+        "numpy Generator);\n"
         "returns float32 of the same shape in [0, 1]."
     )
     return apply
@@ -284,7 +287,7 @@ def _make(name: str) -> Callable[..., np.ndarray]:
 CORRUPTIONS: dict[str, Callable[..., np.ndarray]] = {name: _make(name) for name in INFO}
 
 
-def corrupt(img: np.ndarray, name: str, severity: Level = 3, seed: Rng = 0) -> np.ndarray:
+def corrupt(img: np.ndarray, name: str, *, severity: Level = 3, seed: Seed = 0) -> np.ndarray:
     """Apply corruption ``name`` at ``severity`` to ``img``.
 
     Parameters
@@ -305,4 +308,4 @@ def corrupt(img: np.ndarray, name: str, severity: Level = 3, seed: Rng = 0) -> n
         Unknown name, invalid severity, or an image that is not a finite float image in [0, 1].
     """
     _info(name)
-    return CORRUPTIONS[name](img, severity, seed)
+    return CORRUPTIONS[name](img, severity=severity, seed=seed)

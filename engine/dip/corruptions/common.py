@@ -5,21 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from engine.core.errors import InputError
-
-Rng = np.random.Generator | int | None
+from engine.core.seeds import Seed, numpy_rng
 
 MIN_SIDE = 8
 MAX_SIDE = 8192
 
 
-def make_rng(rng: Rng) -> np.random.Generator:
-    """A numpy Generator from a Generator (used as is), an integer seed or None (fresh entropy)."""
-    if isinstance(rng, (bool, np.bool_)):
-        raise InputError(f"seed must be a non-negative integer or a numpy Generator, not {rng!r}")
-    try:
-        return np.random.default_rng(rng)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"seed must be a non-negative integer or a numpy Generator, not {rng!r}") from err
+def make_rng(seed: Seed) -> np.random.Generator:
+    """A numpy Generator from a Generator (used as is), an integer seed or None (fresh entropy).
+
+    The one seed policy of the engine (:func:`engine.core.seeds.numpy_rng`): an integer ``s`` gives
+    ``numpy.random.default_rng(s)``.
+    """
+    return numpy_rng(seed)
 
 
 def check_image(img: np.ndarray) -> np.ndarray:

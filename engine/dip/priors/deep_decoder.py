@@ -26,7 +26,7 @@ class DeepDecoder(nn.Module):
         Number of upsampling layers; the code has ``H / 2**levels`` rows.
     """
 
-    def __init__(self, in_channels: int = 64, out_channels: int = 3, channels: int = 64,
+    def __init__(self, in_channels: int = 64, out_channels: int = 3, *, channels: int = 64,
                  levels: int = 5) -> None:
         super().__init__()
         layers: list[nn.Module] = []

@@ -87,7 +87,7 @@ class SkipNet(nn.Module):
         Squash the output to [0, 1].
     """
 
-    def __init__(self, in_channels: int = 32, out_channels: int = 3,
+    def __init__(self, in_channels: int = 32, out_channels: int = 3, *,
                  down: Sequence[int] = (128,) * 5, up: Sequence[int] = (128,) * 5,
                  skip: Sequence[int] = (4,) * 5, k_down: int = 3, k_up: int = 3,
                  upsample: str = "bilinear", pad: str = "reflection", norm: bool = True,
@@ -117,12 +117,12 @@ class SkipNet(nn.Module):
         return torch.sigmoid(out) if self.sigmoid else out
 
 
-def classic_skip_net(out_channels: int = 3, in_channels: int = 32) -> SkipNet:
+def classic_skip_net(out_channels: int = 3, *, in_channels: int = 32) -> SkipNet:
     """The original DIP denoising network (about 2.2 M parameters)."""
     return SkipNet(in_channels, out_channels)
 
 
-def light_skip_net(out_channels: int = 3, in_channels: int = 32, channels: Sequence[int] = (16,) * 5,
+def light_skip_net(out_channels: int = 3, *, in_channels: int = 32, channels: Sequence[int] = (16,) * 5,
                    skip: int = 4, upsample: str = "bilinear", pad: str = "reflection",
                    up_channels: Sequence[int] | None = None) -> SkipNet:
     """A light skip net for CPUs: the classic layout with few channels at the fine levels.
@@ -147,7 +147,7 @@ class ShuffledSkipNet(nn.Module):
     code ``z`` is ``r`` times smaller on each side (``code_scale``).
     """
 
-    def __init__(self, in_channels: int = 32, out_channels: int = 3, channels: Sequence[int] = (16,) * 4,
+    def __init__(self, in_channels: int = 32, out_channels: int = 3, *, channels: Sequence[int] = (16,) * 4,
                  skip: int = 4, r: int = 2, upsample: str = "bilinear", pad: str = "reflection") -> None:
         super().__init__()
         ch = tuple(int(c) for c in channels)
