@@ -286,6 +286,18 @@ class DIPSolver:
             self.es.load_state_dict(es)
 
 
+def reference_tensor(solver: DIPSolver, reference: np.ndarray) -> torch.Tensor:
+    """A clean reference as a tensor on the solver's device, checked against its output's size and channels."""
+    ref = _check_image(reference)
+    if ref.shape[:2] != solver.out_shape:
+        raise InputError(f"reference is {ref.shape[1]}x{ref.shape[0]} but the output is "
+                         f"{solver.out_shape[1]}x{solver.out_shape[0]}; they must match")
+    ref_t = to_tensor(ref, device=solver.device)
+    if ref_t.shape[1] != solver.y.shape[1]:
+        raise InputError("reference and image differ in channels (grey vs RGB); give matching images")
+    return ref_t
+
+
 @dataclass
 class RestoreResult:
     """What :func:`restore` returns.
@@ -346,15 +358,7 @@ def restore(observed: np.ndarray | torch.Tensor, *, task: str = "denoise", refer
     """
     dev = torch.device(pick_device(None if device is None else str(device)))
     solver = DIPSolver(observed, task=task, preset=preset, stopping=stopping, seed=seed, device=dev, **options)
-    ref_t = None
-    if reference is not None:
-        ref = _check_image(reference)
-        if ref.shape[:2] != solver.out_shape:
-            raise InputError(f"reference is {ref.shape[1]}x{ref.shape[0]} but the output is "
-                             f"{solver.out_shape[1]}x{solver.out_shape[0]}; they must match")
-        ref_t = to_tensor(ref, device=dev)
-        if ref_t.shape[1] != solver.y.shape[1]:
-            raise InputError("reference and image differ in channels (grey vs RGB); give matching images")
+    ref_t = None if reference is None else reference_tensor(solver, reference)
     rows: list[dict] = []
     peak: list = [None, None]  # best PSNR and its iteration
 

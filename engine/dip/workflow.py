@@ -33,11 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.core.errors import InputError
 from engine.core.metrics import psnr, ssim
 from engine.dip.operators import to_numpy, to_tensor
 from engine.dip.presets import default_preset, get_preset
-from engine.dip.solver import DIPSolver
+from engine.dip.solver import DIPSolver, reference_tensor
 
 PREVIEW_SIDE = 256
 
@@ -89,15 +88,7 @@ def run(ctx: Any) -> dict:
     kernel = _opt_array(ctx, "kernel")
     device = torch.device(getattr(ctx, "device", None) or "cpu")
     solver = build_solver(params, observed, mask=mask, kernel=kernel, device=device)
-    ref_t = None
-    if reference is not None:
-        reference = np.asarray(reference, np.float32)
-        if reference.shape[:2] != solver.out_shape:
-            raise InputError(f"reference is {reference.shape[1]}x{reference.shape[0]} but the output is "
-                             f"{solver.out_shape[1]}x{solver.out_shape[0]}; they must match")
-        ref_t = to_tensor(reference, device=device)
-        if ref_t.shape[1] != solver.y.shape[1]:
-            raise InputError("reference and image differ in channels (grey vs RGB); give matching images")
+    ref_t = None if reference is None else reference_tensor(solver, np.asarray(reference, np.float32))
 
     every = {k: max(1, int(params.get(k, d))) for k, d in
              (("publish_every", 1), ("preview_every", 10), ("ssim_every", 25), ("snapshot_every", 100),

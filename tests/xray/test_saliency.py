@@ -25,15 +25,6 @@ def _blob_batch(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
     return x, y
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny tensors: extra threads only add synchronisation cost on a busy machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def tiny(_one_thread) -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)

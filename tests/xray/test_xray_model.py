@@ -19,14 +19,6 @@ from engine.xray.predict import DEFAULT_MODEL, Classifier, sha256_file
 from tests.conftest import shared_data
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _chest_like(size: int = 96, seed: int = 0) -> np.ndarray:
     """Synthetic grey image: two dark 'lungs' in a brighter body, with noise."""
     yy, xx = np.mgrid[0:size, 0:size] / size
