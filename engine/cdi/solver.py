@@ -19,9 +19,14 @@ Updates, with ``p = P_M x`` the Fourier-amplitude projection and ``S`` the suppo
 * HIO: ``x <- p`` in S, ``x - beta p`` outside (beta 0.9)
 * RAAR: ``x <- p`` in S, ``beta x + (1 - 2 beta) p`` outside (beta 0.85); this is
   ``[beta/2 (R_S R_M + I) + (1 - beta) P_M] x``
-* Sup (shrink-wrap): support <- smoothed ``|x|`` above ``threshold`` times its rms over the current
-  support (or its max); the smoothing sigma goes from ``sigma_start`` to ``sigma_end`` over the
-  recipe's updates; the support fraction is kept within guards.
+* Sup (shrink-wrap): support <- smoothed ``|P_M x|`` over the whole array (``support_mode="fourier"``,
+  the default) above ``threshold`` times its rms over the current support (or its max); the smoothing
+  sigma goes from ``sigma_start`` to ``sigma_end`` over the recipe's updates. One update changes the
+  support size by at most the factor ``support_growth``, and the support fraction is kept within guards.
+  ``P_M x`` is the object the data ask for: where the support is too small, it carries the missing part
+  of the object outside it, so the support can grow; where it is too large, the part outside the object
+  fades and the support shrinks. ``support_mode="inside"`` smooths ``|x|`` inside the current support
+  only (it can only shrink, or grow by the smoothing width).
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ from engine.core.seeds import numpy_rng
 
 #: default recipe: support from the autocorrelation, HIO with shrink-wrap, RAAR, then ER to settle
 DEFAULT_RECIPE = "ER**200*(Sup*ER**10*RAAR**40)**12*(Sup*HIO**50)**8"
+#: default recipe with a support given (PyNX's example): HIO**200, then 20 times (HIO**40, ER**5, Sup)
+#: with the smoothing going 2 -> 0.5, then ER**100 (right to left)
+SUPPORT_RECIPE = "ER**100*(Sup*ER**5*HIO**40)**20*HIO**200"
+
+
+def default_recipe(support_given: bool) -> str:
+    """The default recipe: :data:`SUPPORT_RECIPE` when a support is given, else :data:`DEFAULT_RECIPE`."""
+    return SUPPORT_RECIPE if support_given else DEFAULT_RECIPE
 
 
 @dataclass
@@ -63,6 +76,9 @@ class CDIOptions:
     zero_mask: float = 0.0
     free_fraction: float = 0.03
     noise: str = "poisson"
+    init: str = "auto"
+    support_mode: str = "fourier"
+    support_growth: float = 2.0
 
     @classmethod
     def from_dict(cls, d: dict | None) -> CDIOptions:
@@ -90,6 +106,12 @@ class CDIOptions:
             raise InputError(f"free_fraction must be in [0, 0.5), got {self.free_fraction}")
         if self.noise not in ("poisson", "gaussian"):
             raise InputError(f"noise must be 'poisson' or 'gaussian', got {self.noise!r}")
+        if self.init not in ("auto", "flat", "random"):
+            raise InputError(f"init must be 'auto', 'flat' or 'random', got {self.init!r}")
+        if self.support_mode not in ("fourier", "inside"):
+            raise InputError(f"support_mode must be 'fourier' or 'inside', got {self.support_mode!r}")
+        if not self.support_growth > 1:
+            raise InputError(f"support_growth must be > 1, got {self.support_growth}")
         if not 0 < self.autocorr_threshold < 1:
             raise InputError(f"autocorr_threshold must be in (0, 1), got {self.autocorr_threshold}")
 
@@ -133,7 +155,8 @@ class CDISolver:
     options : CDIOptions or dict, optional
     device : str or torch.device
     support : ndarray of bool, optional
-        Initial support (same layout as ``intensity``); default: from the autocorrelation.
+        Initial support (same layout as ``intensity``); default: from the autocorrelation. With a
+        support and ``options.init="auto"`` the starts are flat and real (see :meth:`_initial_objects`).
     centered : bool
         ``intensity``, ``mask`` and ``support`` are centred (False: already in FFT layout).
     first_start : int
@@ -196,7 +219,11 @@ class CDISolver:
         if not bool(sup.any()):
             raise InputError("the initial support is empty; lower autocorr_threshold")
         self.support = sup.expand((self.starts,) + self.shape).clone()
+        init = self.options.init
+        self.init = ("flat" if support is not None else "random") if init == "auto" else init
         self.x = self._initial_objects()
+        #: support size (pixels) of every start after each update, first entry = the initial support
+        self.support_history: list[list[int]] = [self._support_sizes()]
         self.operation = 0
         self.cycle = 0
         self._sup_done = 0
@@ -216,12 +243,22 @@ class CDISolver:
         free.view(-1)[0] = False
         return free
 
+    def _support_sizes(self) -> list[int]:
+        return [int(v) for v in self.support.reshape(self.starts, -1).sum(dim=1).tolist()]
+
     def _initial_objects(self) -> torch.Tensor:
-        """Uniform amplitude and random phases inside the support, scaled to the measured photons."""
+        """Starts inside the support, scaled to the measured photons.
+
+        ``init="random"``: uniform amplitude, random phases. ``"flat"`` (PyNX's start for a given
+        support): real, amplitude uniform random in [0.8, 1], no phase.
+        """
         xs = []
         for s in range(self.starts):
             rng = numpy_rng(self.seed, self.first_start + s)
-            xs.append(np.exp(2j * np.pi * rng.random(self.shape)).astype(np.complex64))
+            if self.init == "flat":
+                xs.append((0.8 + 0.2 * rng.random(self.shape)).astype(np.complex64))
+            else:
+                xs.append(np.exp(2j * np.pi * rng.random(self.shape)).astype(np.complex64))
         x = torch.from_numpy(np.stack(xs)).to(self.device) * self.support
         n_obs = float(self.observed.sum())
         photons = float(self.iobs.sum()) * (np.prod(self.shape) / max(n_obs, 1.0))
@@ -287,13 +324,15 @@ class CDISolver:
         return o.sigma_start if n == 1 else o.sigma_start + (o.sigma_end - o.sigma_start) * k / (n - 1)
 
     def update_support(self, *, threshold: float | None = None, sigma: float | None = None) -> None:
-        """Shrink-wrap every start; the support fraction is clamped to the guards."""
+        """Shrink-wrap every start (see the module docstring); sizes are appended to ``support_history``."""
         o = self.options
         thr = o.threshold if threshold is None else threshold
         sig = self.sigma_for_update(self._sup_done) if sigma is None else sigma
-        # the solution estimate lives in the support (HIO/RAAR leave a residue outside it), so the
-        # support can only shrink, or grow by the smoothing width
-        a = self.x.abs() * self.support
+        if o.support_mode == "fourier":
+            a = self._fourier(False)[0].abs()
+        else:
+            # HIO/RAAR leave a residue outside the support: only the part inside is an estimate
+            a = self.x.abs() * self.support
         sm = F.smooth(a, sig, self.ndim, kernel=self._kernel(sig)) if sig > 0 else a
         d = F.dims(self.ndim)
         if o.threshold_method == "rms":
@@ -302,19 +341,30 @@ class CDISolver:
             ref = sm.amax(dim=d)
         new = sm > (thr * ref).reshape((-1,) + (1,) * self.ndim)
         n = int(np.prod(self.shape))
-        frac = new.reshape(self.starts, -1).float().mean(dim=1)
-        lo, hi = o.min_support_fraction, o.max_support_fraction
-        for s in torch.nonzero((frac < lo) | (frac > hi)).flatten().tolist():
-            # out of the guards: keep the k strongest pixels instead, k at the violated bound
-            k = max(1, int(round((lo if float(frac[s]) < lo else hi) * n)))
+        size = new.reshape(self.starts, -1).sum(dim=1)
+        old = self.support.reshape(self.starts, -1).sum(dim=1)
+        lo, hi = o.min_support_fraction * n, o.max_support_fraction * n
+        if o.support_mode == "fourier":
+            g = o.support_growth
+            lo_s = torch.clamp(old.double() / g, min=lo)
+            hi_s = torch.clamp(old.double() * g, max=hi)
+        else:
+            lo_s = torch.full_like(old, lo, dtype=torch.float64)
+            hi_s = torch.full_like(old, hi, dtype=torch.float64)
+        for s in torch.nonzero((size < lo_s) | (size > hi_s)).flatten().tolist():
+            # out of bounds: keep the k strongest pixels instead, k at the violated bound
+            bound = float(lo_s[s]) if float(size[s]) < float(lo_s[s]) else float(hi_s[s])
+            k = min(max(1, int(round(bound))), n)
             flat = sm[s].reshape(-1)
             cut = torch.topk(flat, k, sorted=True).values[-1]
             new[s] = (sm[s] >= cut)
-            self.guard_hits += 1
+            if bound in (lo, hi):
+                self.guard_hits += 1
         if o.shrink_only:
             new &= self.support
         self.support = new
         self._sup_done += 1
+        self.support_history.append(self._support_sizes())
 
     # ----------------------------------------------------------------------------------------
     @property
@@ -386,7 +436,7 @@ class CDISolver:
         """What a checkpoint needs to continue the recipe (CPU tensors and ints)."""
         return {"x": self.x.cpu(), "support": self.support.cpu(), "operation": self.operation,
                 "cycle": self.cycle, "sup_done": self._sup_done, "recipe": self.recipe.text,
-                "starts": self.starts}
+                "starts": self.starts, "support_history": [list(h) for h in self.support_history]}
 
     def load_state_dict(self, d: dict) -> None:
         """Continue from :meth:`state_dict` (same pattern, recipe and number of starts)."""
@@ -395,6 +445,8 @@ class CDISolver:
         self.x = d["x"].to(self.device, torch.complex64)
         self.support = d["support"].to(self.device, torch.bool)
         self.operation, self.cycle, self._sup_done = int(d["operation"]), int(d["cycle"]), int(d["sup_done"])
+        if "support_history" in d:
+            self.support_history = [list(h) for h in d["support_history"]]
 
     def likelihoods(self) -> tuple[np.ndarray, np.ndarray | None]:
         """LLK and free LLK of the current objects (one extra FFT), one value per start."""

@@ -3,10 +3,14 @@
 Spec::
 
     {"kind": "cdi", "params": {"recipe": "...", "starts": 8, "seed": 0, "options": {...},
-                               "publish_every": 10, "average": 0}}
+                               "publish_every": 10, "average": 0, "mask_zeros": "auto"}}
 
 Inputs: ``intensity`` (centred counts, 2D or 3D), optionally ``mask`` (nonzero = not measured) and
-``support`` (nonzero = inside; replaces the support from the autocorrelation).
+``support`` (nonzero = inside; replaces the support from the autocorrelation). Before solving, the
+unmeasured pixels are found with :func:`engine.cdi.masks.unmeasured_mask` (``mask_zeros``: "auto",
+"all" or "none"; the user mask is OR-ed in); its counts go into the summary under ``"mask"``.
+Without a recipe, the default depends on the support: :data:`~engine.cdi.solver.SUPPORT_RECIPE`
+(flat real start) when one is given, :data:`~engine.cdi.solver.DEFAULT_RECIPE` otherwise.
 Publishes ``llk`` and ``llk_free`` of the best start (extra: per-start values, support fraction) and
 an amplitude/phase preview. Writes ``object.npz`` (keys ``object``, ``support``, ``objects``: the
 ranked starts used for the average), ``object.png``, ``object_phase.png``, ``object.cxi`` and
@@ -23,7 +27,7 @@ import numpy as np
 
 from engine.cdi.prtf import prtf, resolution_at
 from engine.cdi.registration import average_objects
-from engine.cdi.solver import DEFAULT_RECIPE, CDIOptions, CDISolver, CDIState, crop_to_support
+from engine.cdi.solver import CDIOptions, CDISolver, CDIState, crop_to_support, default_recipe
 from engine.core.colors import complex_to_rgb
 from engine.core.errors import InputError
 
@@ -114,7 +118,8 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, *, recipe
                 on_state: Callable[[CDISolver, CDIState], None] | None = None,
                 cancelled: Callable[[], bool] | None = None, resume_state: dict | None = None,
                 on_checkpoint: Callable[[dict], None] | None = None,
-                checkpoint_every: int = 100, support: np.ndarray | None = None) -> CDIResult:
+                checkpoint_every: int = 100, support: np.ndarray | None = None,
+                mask_stats: dict | None = None) -> CDIResult:
     """Run the whole pipeline: solver, ranking, averaging, PRTF; returns a :class:`CDIResult`.
 
     ``on_state(solver, state)`` is called every ``publish_every`` cycles (with likelihoods) and after
@@ -122,9 +127,18 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, *, recipe
     ``on_checkpoint(solver.state_dict())`` is called every ``checkpoint_every`` cycles and on a stop;
     ``resume_state`` continues from such a state. ``support`` (centred, nonzero = inside) replaces the
     support from the autocorrelation. Options after ``mask`` are keyword-only.
+
+    Without ``recipe`` the default depends on whether a support is given (see
+    :func:`~engine.cdi.solver.default_recipe`); the summary says which (``recipe_default``). The
+    summary also holds ``support_source`` ("user" or "autocorrelation"), ``support_history`` (support
+    size in pixels of the chosen start after each update, first = initial), ``llk_per_pixel`` (final
+    LLK of the chosen start per observed pixel), ``mask`` (``mask_stats``, when given, e.g. from
+    :func:`engine.cdi.masks.unmeasured_mask`) and ``warnings`` (plain sentences, from
+    :func:`engine.cdi.diagnostics.beamstop_warning` and :func:`~engine.cdi.diagnostics.result_warnings`).
     """
     t0 = time.time()
-    recipe = recipe or DEFAULT_RECIPE
+    recipe_default = not recipe
+    recipe = recipe or default_recipe(support is not None)
     opts = CDIOptions.from_dict(options)
     if support is not None:
         support = np.asarray(support) != 0
@@ -150,14 +164,32 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, *, recipe
     if stopped and on_checkpoint is not None:
         on_checkpoint(solver.state_dict())
     res = analyse(solver, intensity, mask, average=average)
+    best = res.ranking[0]
+    history = [int(h[best]) for h in solver.support_history]
     res.summary.update({
         "recipe": recipe, "recipe_steps": str(solver.recipe), "cycles_done": solver.cycle,
         "cycles": solver.recipe.cycles, "starts": solver.starts, "seed": seed, "options": opts.to_dict(),
         "llk": res.llk, "llk_free": res.llk_free, "ranking": res.ranking, "chosen_start": res.ranking[0],
         "support_fraction": [float(v) for v in solver.support_fraction()], "shape": list(solver.shape),
         "object_shape": list(res.object.shape), "device": str(solver.device), "stopped": stopped,
-        "support_guard_hits": solver.guard_hits, "wall_seconds": round(time.time() - t0, 3),
+        "support_guard_hits": solver.guard_hits, "support_source": "user" if support is not None
+        else "autocorrelation", "support_history": history, "llk_per_pixel": float(res.llk[best]),
+        "recipe_default": recipe_default, "init": solver.init,
+        "photons": float(np.sum(np.where(np.asarray(mask, bool), 0, intensity) if mask is not None
+                                else intensity)),
     })
+    if mask_stats is not None:
+        res.summary["mask"] = dict(mask_stats)
+    from engine.cdi.diagnostics import beamstop_warning, result_warnings
+
+    unmeasured = np.zeros(np.shape(intensity), bool) if mask is None else np.asarray(mask, bool)
+    warnings = []
+    w = beamstop_warning(intensity, unmeasured)
+    if w:
+        warnings.append(w)
+    warnings.extend(result_warnings(res.summary))
+    res.summary["warnings"] = warnings
+    res.summary["wall_seconds"] = round(time.time() - t0, 3)
     return res
 
 
@@ -171,6 +203,9 @@ def run(ctx) -> dict:
         mask = np.asarray(mask) != 0
     if intensity.ndim not in (2, 3):
         raise InputError(f"the pattern is {intensity.ndim}D; expected 2D or 3D")
+    from engine.cdi.masks import unmeasured_mask
+
+    mask, mask_stats = unmeasured_mask(intensity, zeros=str(p.get("mask_zeros", "auto")), mask=mask)
     every = int(p.get("publish_every", 10))
     snap_every = max(every, 50)
 
@@ -196,7 +231,8 @@ def run(ctx) -> dict:
                       average=int(p.get("average", 0)), publish_every=every, on_state=on_state,
                       cancelled=ctx.cancelled, resume_state=resume_state,
                       on_checkpoint=ctx.run.save_checkpoint,
-                      checkpoint_every=int(p.get("checkpoint_every", 100)), support=support)
+                      checkpoint_every=int(p.get("checkpoint_every", 100)), support=support,
+                      mask_stats=mask_stats)
     write_outputs(ctx.run.path, res)
     return res.summary
 

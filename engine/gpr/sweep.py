@@ -45,10 +45,15 @@ class SweepCell:
 
 
 def parse_algorithms(spec: str | Sequence[str]) -> list[str]:
-    """``"all"`` or comma-separated names; each ``alg`` or ``alg:init`` (e.g. ``gs:optimal``)."""
+    """``"all"`` or comma-separated names; each ``alg`` or ``alg:init`` (e.g. ``gs:optimal``).
+
+    ``"all"`` is every algorithm with its paper's initializer and again with the optimal spectral
+    initializer (Mondelli-Montanari), which is the best start for all of them in practice: without it a
+    sweep would report the weaker variant of each algorithm as "all".
+    """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if str(s).strip()]
     if items == ["all"]:
-        return list(ALGORITHMS)
+        return [*ALGORITHMS, *(f"{a}:optimal" for a, info in ALGORITHMS.items() if info.default_init != "optimal")]
     if not items:
         raise InputError("no algorithm given; expected 'all' or a comma list such as wf,taf,gs:optimal")
     for item in items:

@@ -193,7 +193,11 @@ def test_sweep_structure_and_success() -> None:
     # same seed, same numbers
     again = phase_transition(8, [8.0], trials=3, algorithms=["gs"], iters=400, seed=1)
     assert again["cells"][0]["errors"] == report["cells"][2]["errors"]  # ratios outermost
-    assert parse_algorithms("all") == list(ALGORITHMS)
+    every = parse_algorithms("all")
+    # each algorithm with its paper's start, and with the optimal spectral start (the best one)
+    assert every[:len(ALGORITHMS)] == list(ALGORITHMS)
+    assert "rwf:optimal" in every and "gs:optimal" in every
+    assert len(set(every)) == len(every) == 2 * len(ALGORITHMS)
     with pytest.raises(InputError):
         parse_algorithms("wf,bogus")
 

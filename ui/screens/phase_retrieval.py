@@ -1,39 +1,64 @@
-"""Beamline CDI: load or simulate a diffraction pattern, run Fourier phase retrieval with many starts,
-watch amplitude/phase and the likelihoods live, then rank, average, check the PRTF and export."""
+"""Beamline CDI: load or simulate a diffraction pattern, check its unmeasured pixels, draw the initial
+support, run Fourier phase retrieval with many starts, watch amplitude/phase and the likelihoods live,
+then read the warnings, rank, average, compare with the data, check the PRTF and export."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from engine.cdi.readers import diffraction_stats, load_diffraction
 from engine.cdi.recipe import parse_recipe
 from engine.cdi.simulate import simulate_pattern
 from engine.cdi.solver import DEFAULT_RECIPE
-from engine.cdi.workflow import amplitude_image, phase_image
 from engine.core.colors import complex_to_rgb
 from engine.core.device import pick_device
 from engine.core.errors import InputError
+from engine.core.imageio import read_image
 from engine.dip.samples import SAMPLES, load_sample
 from ui.jobs import active_run_id, manager, set_active_run
-from ui.views.curves import curve_figure
+from ui.views import cdi as views
 from ui.views.images import display_uint8
 from ui.widgets import is_active, live_header
+
+try:  # the recipe PyNX's example gives a solver that starts from a given support
+    from engine.cdi.solver import SUPPORT_RECIPE
+except ImportError:  # pragma: no cover - older engine
+    SUPPORT_RECIPE = "ER**100*(Sup*ER**5*HIO**40)**20*HIO**200"
 
 st.title("Beamline CDI: Fourier phase retrieval")
 st.caption("Recover a complex object x from its diffraction pattern |F x|², up to a translation, the "
            "conjugate flip x(−r)* and a global phase. Operators apply right to left, as in PyNX: "
            "`Sup*ER**5*HIO**50` runs 50 HIO cycles, then 5 ER, then one support update.")
 
+AUTO = "auto"
 PRESETS = {
-    "Default: HIO + shrink-wrap, RAAR, ER": DEFAULT_RECIPE,
+    "Default (follows the support)": AUTO,
     "Quick look": "ER**50*(Sup*ER**5*HIO**40)**5",
     "RAAR only": "ER**100*(Sup*RAAR**50)**10",
     "ER / HIO (PyNX style)": "ER**200*(Sup*ER**5*HIO**50)**10",
     "Custom": None,
 }
 TYPES = ["npy", "npz", "tif", "tiff", "edf", "cxi", "h5", "hdf5"]
+SUPPORT_TYPES = ["png", "tif", "tiff", "npy", "npz"]
+MASK_MODES = {
+    "auto": "Auto: zero groups next to exposed pixels",
+    "all": "Every zero pixel (PyNX mask=zero)",
+    "none": "None: zeros are measured",
+}
+SUPPORT_MODES = {
+    "autocorrelation": "Autocorrelation threshold",
+    "disc": "Disc",
+    "rectangle": "Rectangle",
+    "upload": "Upload an image",
+}
+WHEEL_CAPTION = "Phase wheel: 0 rad right, +π/2 top, ±π left; brightness = amplitude"
+
+
+# --------------------------------------------------------------------------------------------
+# cached computations
 
 
 @st.cache_data(show_spinner="Simulating the pattern…", max_entries=4)
@@ -48,29 +73,57 @@ def _simulate(sample: str, size: int, photons: float, oversampling: float, beams
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
 def _decode(data: bytes, name: str, mask: bytes | None, mask_name: str | None) -> dict:
-    d = load_diffraction(data, name=name, mask=mask, mask_name=mask_name)
+    kw = {}
+    if "mask_zeros" in inspect.signature(load_diffraction).parameters:
+        kw["mask_zeros"] = "none"  # the zero groups are found below, with the mode chosen on the page
+    d = load_diffraction(data, name=name, mask=mask, mask_name=mask_name, **kw)
     return {"intensity": d.intensity, "mask": d.mask, "notes": d.notes}
 
 
-def log_image(intensity: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """log10(1 + I) in [0, 1] as RGB, not-measured pixels tinted blue (3D: middle slice)."""
-    a, m = intensity, mask
-    while a.ndim > 2:
-        a, m = a[a.shape[0] // 2], m[m.shape[0] // 2]
-    v = np.log10(1 + np.maximum(a, 0))
-    v = v / max(float(v.max()), 1e-12)
-    rgb = np.stack([v, v, v], axis=-1)
-    rgb[m] = (0.15, 0.25, 0.6)
-    step = max(1, int(np.ceil(max(a.shape) / 512)))
-    return (rgb[::step, ::step] * 255).astype(np.uint8)
+@st.cache_data(show_spinner=False, max_entries=8)
+def _unmeasured(intensity: np.ndarray, base: np.ndarray, mode: str) -> tuple[np.ndarray, dict]:
+    """The job's own mask: the same function on the same arrays and mode."""
+    try:
+        from engine.cdi.masks import unmeasured_mask
+    except ImportError:  # pragma: no cover - the masks module is missing: only the given mask
+        m = base.astype(bool) | (intensity < 0) | np.isnan(intensity)
+        if mode == "all":
+            m |= intensity == 0
+        return m, {"mode": mode, "user": int(base.astype(bool).sum()), "masked_total": int(m.sum())}
+    return unmeasured_mask(intensity, zeros=mode, mask=base)
 
 
-def setup() -> dict | None:
-    """The sidebar: pattern (simulated or uploaded) and the solver. Returns the inputs and params."""
-    sb = st.sidebar
+@st.cache_data(show_spinner=False, max_entries=8)
+def _autocorrelation(intensity: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return views.autocorrelation(intensity, mask)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _ac_support(intensity: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
+    return views.autocorrelation_support(intensity, mask, threshold=threshold)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _beamstop_note(intensity: np.ndarray, mask: np.ndarray) -> str | None:
+    try:
+        from engine.cdi.diagnostics import beamstop_warning
+    except ImportError:  # pragma: no cover
+        return None
+    return beamstop_warning(intensity, mask)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _support_image(data: bytes, name: str) -> np.ndarray:
+    return read_image(data, name)
+
+
+# --------------------------------------------------------------------------------------------
+# setup (sidebar)
+
+
+def _pattern(sb) -> dict | None:  # noqa: ANN001
     sb.header("Pattern")
     source = sb.radio("Source", ["Simulate a pattern", "Upload"], horizontal=True, key="source")
-    truth = None
     if source == "Simulate a pattern":
         sample = sb.selectbox("Object from image", list(SAMPLES), index=list(SAMPLES).index("camera"),
                               format_func=lambda n: f"{n} — {SAMPLES[n]}", key="sample")
@@ -83,27 +136,89 @@ def setup() -> dict | None:
         gap = sb.checkbox("Detector gap", value=True, key="gap")
         sim_seed = sb.number_input("Simulation seed", 0, 10_000, 0, key="sim_seed")
         data = _simulate(sample, size, photons, oversampling, beamstop, gap, int(sim_seed))
-        label = f"sim-{sample}-{size}"
-        truth = data["truth"]
-    else:
-        up = sb.file_uploader("Pattern (NPY, NPZ, TIFF, EDF, CXI, HDF5)", type=TYPES, key="upload")
-        mk = sb.file_uploader("Mask (optional, nonzero = not measured)", type=TYPES, key="mask_upload")
-        if up is None:
-            st.info("Upload a centred diffraction pattern in the sidebar, or simulate one.")
-            return None
-        try:
-            data = _decode(up.getvalue(), up.name, None if mk is None else mk.getvalue(),
-                           None if mk is None else mk.name)
-        except InputError as e:
-            st.error(str(e))
-            return None
-        label = up.name.rsplit(".", 1)[0]
-        for note in data.get("notes", []):
-            st.caption(note)
+        given = sb.checkbox("Give the solver the simulated beamstop and gap mask", value=True, key="sim_mask",
+                            help="Untick to see what the page finds on its own, as with a real detector "
+                                 "file that reads 0 behind the beamstop")
+        base = data["mask"] if given else np.zeros(data["mask"].shape, bool)
+        return {"intensity": data["intensity"], "base": base, "truth": data["truth"],
+                "label": f"sim-{sample}-{size}", "notes": []}
+    up = sb.file_uploader("Pattern (NPY, NPZ, TIFF, EDF, CXI, HDF5)", type=TYPES, key="upload")
+    mk = sb.file_uploader("Mask (optional, nonzero = not measured)", type=TYPES, key="mask_upload")
+    if up is None:
+        st.info("Upload a centred diffraction pattern in the sidebar, or simulate one.")
+        return None
+    try:
+        data = _decode(up.getvalue(), up.name, None if mk is None else mk.getvalue(),
+                       None if mk is None else mk.name)
+    except InputError as e:
+        st.error(str(e))
+        return None
+    return {"intensity": data["intensity"], "base": data["mask"], "truth": None,
+            "label": up.name.rsplit(".", 1)[0], "notes": data.get("notes", [])}
+
+
+def _support(sb, intensity: np.ndarray, mask: np.ndarray) -> tuple[str, np.ndarray, float | None] | None:  # noqa: ANN001
+    """The initial support chosen in the sidebar: (mode, bool support, autocorrelation threshold)."""
+    sb.header("Initial support")
+    mode = sb.radio("Support", list(SUPPORT_MODES), format_func=SUPPORT_MODES.get, key="support_mode",
+                    help="The region the object may occupy at the start. The autocorrelation estimate is "
+                         "too small when the beamstop hides the central speckle: then draw a disc or a "
+                         "rectangle a little larger than the object, or upload one.")
+    shape = intensity.shape
+    side = min(shape)
+    if mode == "autocorrelation":
+        thr = sb.slider("Autocorrelation threshold (fraction of its max)", 0.01, 0.9, 0.1, 0.01,
+                        key="ac_threshold")
+        return mode, _ac_support(intensity, mask, float(thr)), float(thr)
+    if mode == "disc":
+        pct = sb.slider("Disc diameter (% of the array side)", 2, 95, 40, key="disc_size")
+        d = max(2, round(pct / 100 * side))
+        sb.caption(f"Diameter {d} px, centred")
+        return mode, views.disc_support(shape, d / 2), None
+    if mode == "rectangle":
+        ph = sb.slider("Height (% of the array side)", 2, 95, 40, key="rect_h")
+        pw = sb.slider("Width (% of the array side)", 2, 95, 40, key="rect_w")
+        h, w = max(2, round(ph / 100 * shape[-2])), max(2, round(pw / 100 * shape[-1]))
+        sb.caption(f"{h} × {w} px, centred")
+        return mode, views.box_support(shape, [h, w]), None
+    up = sb.file_uploader("Support image (white / nonzero = inside; pattern's shape or smaller)",
+                          type=SUPPORT_TYPES, key="support_upload")
+    if up is None:
+        st.info("Upload a support image in the sidebar, or choose another way to draw it.")
+        return None
+    try:
+        return mode, views.fit_support(_support_image(up.getvalue(), up.name), shape), None
+    except InputError as e:
+        st.error(str(e))
+        return None
+
+
+def setup() -> dict | None:
+    """The sidebar: pattern, unmeasured pixels, initial support and the solver. Returns what to run."""
+    sb = st.sidebar
+    pat = _pattern(sb)
+    if pat is None:
+        return None
+    intensity, base = pat["intensity"], np.asarray(pat["base"], bool)
+
+    sb.header("Unmeasured pixels")
+    mode = sb.radio("Zero pixels", list(MASK_MODES), format_func=MASK_MODES.get, key="mask_zeros",
+                    help="Auto masks the beamstop, gaps and a dead border (groups of zeros bordered by "
+                         "well-exposed pixels) and keeps the zeros of a weak pattern as measured. Every zero "
+                         "is PyNX's mask=zero, right for strong patterns. NaN, negative and hot pixels, and "
+                         "the given mask, are always masked.")
+    mask, info = _unmeasured(intensity, base, mode)
+    mask = np.asarray(mask, bool)
+
+    chosen = _support(sb, intensity, mask)
 
     sb.header("Solver")
     preset = sb.selectbox("Recipe", list(PRESETS), key="preset")
     recipe = PRESETS[preset]
+    drawn = chosen is not None and chosen[0] != "autocorrelation"
+    if recipe == AUTO:
+        recipe = SUPPORT_RECIPE if drawn else DEFAULT_RECIPE
+        sb.caption("PyNX's recipe for a given support" if drawn else "Autocorrelation support, shrink-wrap")
     if recipe is None:
         recipe = sb.text_input("Operator chain", "ER**100*(Sup*ER**5*HIO**50)**8", key="recipe")
     else:
@@ -124,31 +239,109 @@ def setup() -> dict | None:
         opts["free_fraction"] = st.slider("Free pixels", 0.0, 0.1, 0.03, 0.01, key="free")
         opts["positivity"] = st.checkbox("Real, positive object", key="positivity")
         average = st.number_input("Best starts to average (0: half)", 0, 64, 0, key="average")
+    if chosen is None:
+        return None
+    smode, support, thr = chosen
+    if not support.any():
+        st.error("The initial support is empty: lower the autocorrelation threshold or draw a larger one.")
+        return None
+    if thr is not None:
+        opts["autocorr_threshold"] = thr
     params = {"recipe": recipe, "starts": int(starts), "seed": int(seed), "options": opts,
-              "average": int(average), "publish_every": 10, "label": label}
-    arrays = {"intensity": data["intensity"], "mask": data["mask"].astype(np.uint8)}
-    return {"arrays": arrays, "params": params, "truth": truth, "label": label}
+              "average": int(average), "publish_every": 10, "label": pat["label"], "mask_zeros": mode}
+    arrays = {"intensity": intensity, "mask": base.astype(np.uint8)}
+    if smode != "autocorrelation":
+        arrays["support"] = support.astype(np.uint8)
+    if pat["truth"] is not None:
+        arrays["truth"] = np.asarray(pat["truth"], np.complex64)
+    return {"arrays": arrays, "params": params, "truth": pat["truth"], "label": pat["label"],
+            "mask": mask, "mask_info": info, "base": base, "support": support, "support_mode": smode,
+            "notes": pat["notes"]}
 
 
-def show_pattern(arrays: dict) -> None:
-    intensity, mask = arrays["intensity"], arrays["mask"].astype(bool)
+# --------------------------------------------------------------------------------------------
+# before the run
+
+
+def show_pattern(prep: dict) -> None:
+    """The pattern with its unmeasured pixels, and the initial support over the autocorrelation."""
+    intensity, mask, base = prep["arrays"]["intensity"], prep["mask"], prep["base"]
+    for note in prep.get("notes", []):
+        st.caption(note)
     s = diffraction_stats(intensity, mask)
     cols = st.columns([2, 1])
-    cols[0].image(log_image(intensity, mask), caption="Pattern, log scale (blue: not measured)")
+    cols[0].image(views.mask_overlay(intensity, mask, user=base),
+                  caption="Pattern, log scale (blue: unmeasured pixels found here; orange: the given mask)")
     with cols[1]:
         st.metric("Photons", f"{s['photons']:.3g}")
         st.metric("Max count", f"{s['max']:.3g}")
         st.metric("Zero pixels (measured)", f"{s['zeros']:,} ({100 * s['zero_fraction']:.1f} %)")
         st.metric("Not measured", f"{s['masked']:,} ({100 * s['masked_fraction']:.2f} %)")
         st.caption(f"Shape {tuple(s['shape'])}")
+    info = prep["mask_info"]
+    st.markdown(f"**Unmeasured pixels** (mode: {MASK_MODES.get(info.get('mode', ''), info.get('mode'))})")
+    st.dataframe(views.mask_rows(info, intensity.size), hide_index=True, key="mask-table")
+
+    st.subheader("Initial support")
+    sup = prep["support"]
+    ac = _autocorrelation(intensity, mask)
+    c = st.columns([2, 1])
+    c[0].image(views.support_overlay(ac, sup),
+               caption=f"{SUPPORT_MODES[prep['support_mode']]} (yellow) over the autocorrelation")
+    with c[1]:
+        st.metric("Support pixels", f"{int(sup.sum()):,}")
+        st.metric("Support fraction", f"{100 * sup.mean():.2f} %",
+                  help="Oversampling needs the object below about half of the array in 2D")
+    note = _beamstop_note(intensity, mask)
+    if note:
+        what = (" Draw a disc or rectangle a little larger than the object in the sidebar (Initial support), "
+                "or upload one." if prep["support_mode"] == "autocorrelation" else "")
+        st.warning(note + what, icon=":material/warning:")
+
+
+# --------------------------------------------------------------------------------------------
+# live
+
+
+def show_warnings(warnings: list[str] | None, *, live: bool = False) -> None:
+    for w in warnings or []:
+        st.warning(w, icon=":material/warning:")
+    if warnings and not live:
+        st.caption("The result is still shown below; treat it with care until the warnings are fixed.")
+
+
+def _support_track(rid: str, snap: dict, size: int) -> list[tuple[int, float]]:
+    """(cycle, support pixels) seen so far: from the history when logged there, else gathered from the
+    live state at every redraw."""
+    rows = snap.get("history") or []
+    logged = [(r["iteration"], r["support_pixels"]) for r in rows if r.get("support_pixels") is not None]
+    if not logged:
+        logged = [(r["iteration"], r["support_fraction"] * size) for r in rows
+                  if r.get("support_fraction") is not None]
+    if logged:
+        return logged
+    track = st.session_state.setdefault(f"support-track-{rid}", {})
+    frac = (snap.get("extra") or {}).get("support_fraction")
+    if frac is not None:
+        track[int(snap["iteration"])] = float(frac) * size
+    return sorted(track.items())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _pattern_size(rid: str) -> int | None:
+    run = manager().store.get(rid)
+    if not run.has_array("intensity"):
+        return None
+    return int(np.prod(np.load(run.path / "arrays" / "intensity.npy", mmap_mode="r").shape))
 
 
 def draw_live(rid: str, was_active: bool) -> None:
-    """Redrawn every half second while the run goes: preview, likelihood curves, per-start LLK."""
+    """Redrawn every half second while the run goes: preview, likelihood and support curves."""
     run, snap = live_header(rid, was_active)
     extra = snap.get("extra", {})
     rows = snap["history"]
     last = rows[-1] if rows else {}
+    size = _pattern_size(rid)
     m = st.columns(4)
     m[0].metric("Cycle", f"{snap['iteration']} / {extra.get('cycles', '?')}")
     if last.get("llk") is not None:
@@ -156,22 +349,51 @@ def draw_live(rid: str, was_active: bool) -> None:
     if last.get("llk_free") is not None:
         m[2].metric("Free LLK", f"{last['llk_free']:.4g}")
     if extra.get("support_fraction") is not None:
-        m[3].metric("Support fraction", f"{100 * extra['support_fraction']:.2f} %")
+        px = f" ({extra['support_fraction'] * size:,.0f} px)" if size else ""
+        m[3].metric("Support", f"{100 * extra['support_fraction']:.2f} %{px}")
+    show_warnings(extra.get("warnings"), live=True)
     cols = st.columns([1, 2])
     if snap.get("preview") is not None:
         cols[0].image(display_uint8(snap["preview"]),
                       caption=f"Best start {extra.get('best_start', '')} (hue: phase, brightness: amplitude)")
-    cols[1].plotly_chart(curve_figure(rows, ["llk", "llk_free"], "Log-likelihood per pixel", log_y=True,
-                                      labels={"llk": "LLK", "llk_free": "free LLK"}), key="llk-chart")
+        cols[0].image(views.phase_wheel(96), caption=WHEEL_CAPTION, width=96)
+    cols[1].plotly_chart(views.log_curve_figure(rows, ["llk", "llk_free"], "Log-likelihood per pixel",
+                                                labels={"llk": "LLK", "llk_free": "free LLK"}),
+                         key="llk-chart")
+    if size:
+        track = _support_track(rid, snap, size)
+        if track:
+            cols[1].plotly_chart(views.support_figure(track, "Support size (best start)"), key="support-chart")
     if extra.get("llk_starts"):
-        fig = go.Figure(go.Bar(x=list(range(len(extra["llk_starts"]))),
-                               y=extra.get("llk_free_starts") or extra["llk_starts"]))
+        vals = extra.get("llk_free_starts") or extra["llk_starts"]
         title = "Current free LLK per start" if extra.get("llk_free_starts") else "LLK per start"
-        fig.update_layout(title=title,
-                          height=220, margin=dict(l=10, r=10, t=30, b=10), template="plotly_dark")
-        fig.update_xaxes(title_text="start")
-        fig.update_yaxes(type="log")
-        cols[1].plotly_chart(fig, key="starts-chart")
+        cols[1].plotly_chart(views.bar_log_figure(vals, title), key="starts-chart")
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@st.cache_data(show_spinner="Comparing with the data…", max_entries=4)
+def _data_views(rid: str, version: str) -> dict:
+    """Radial profiles, side by side images and the truth comparison of a finished run."""
+    run = manager().store.get(rid)
+    p = run.spec.get("params", {})
+    intensity = run.load_array("intensity")
+    base = run.load_array("mask") if run.has_array("mask") else np.zeros(intensity.shape, np.uint8)
+    mask, _ = _unmeasured(intensity, np.asarray(base) != 0, str(p.get("mask_zeros", "auto")))
+    with np.load(run.file("object.npz"), allow_pickle=False) as z:
+        obj = z["object"]
+    model = views.model_intensity(obj, intensity, mask)
+    r, meas = views.radial_profile(intensity, mask)
+    _, calc = views.radial_profile(model, mask)
+    left, right = views.log_pair(intensity, model, mask)
+    out = {"r": r, "measured": meas, "model": calc, "left": left, "right": right}
+    if run.has_array("truth"):
+        t, a, sim = views.compare_to_truth(run.load_array("truth"), obj)
+        out.update(truth=complex_to_rgb(t), aligned=complex_to_rgb(a), similarity=sim,
+                   truth_pixels=int((np.abs(run.load_array("truth")) > 0).sum()))
+    return out
 
 
 def show_results(rid: str) -> None:
@@ -180,14 +402,18 @@ def show_results(rid: str) -> None:
     if not summary or not run.file("object.npz").exists():
         return
     st.subheader("Result")
+    show_warnings(summary.get("warnings"))
     with np.load(run.file("object.npz"), allow_pickle=False) as z:
         obj, objs = z["object"], z["objects"]
-    cols = st.columns(3)
     k = summary.get("averaged", 1)
     cap = f"average of the best {k} starts" if k > 1 else f"start {summary.get('chosen_start')}"
-    cols[0].image(display_uint8(amplitude_image(obj)), caption=f"Amplitude ({cap})")
-    cols[1].image(display_uint8(phase_image(obj)), caption="Phase (where amplitude > 5 %)")
-    cols[2].image(display_uint8(complex_to_rgb(obj)), caption="Composite (hue: phase)")
+    cols = st.columns([3, 1, 3, 1, 3])
+    amp, top = views.amplitude_rgb(obj)
+    cols[0].image(display_uint8(amp), caption=f"Amplitude ({cap})")
+    cols[1].image(views.colorbar_image(0.0, top, label="|x|"), caption="amplitude")
+    cols[2].image(display_uint8(views.phase_rgb(obj)), caption="Phase in radians (where amplitude > 5 %)")
+    cols[3].image(views.phase_wheel(96), caption=WHEEL_CAPTION, width=96)
+    cols[4].image(display_uint8(complex_to_rgb(obj)), caption="Composite (hue: phase, brightness: amplitude)")
 
     c = st.columns(2)
     with c[0]:
@@ -210,6 +436,8 @@ def show_results(rid: str) -> None:
     with c[1]:
         prtf = run.read_json("prtf.json")
         if prtf:
+            import plotly.graph_objects as go
+
             q = [qq for qq, v in zip(prtf["q_nyquist"], prtf["prtf"]) if v is not None]
             v = [vv for vv in prtf["prtf"] if vv is not None]
             fig = go.Figure(go.Scatter(x=q, y=v, mode="lines+markers", name="PRTF"))
@@ -220,9 +448,32 @@ def show_results(rid: str) -> None:
             fig.update_yaxes(range=[0, 1.05])
             st.plotly_chart(fig, key="prtf-chart")
         facts = {key: summary.get(key) for key in ("recipe", "starts", "chosen_start", "averaged",
+                                                   "support_source", "llk_per_pixel",
                                                    "prtf_resolution_nyquist", "wall_seconds", "device",
                                                    "cycles_done") if summary.get(key) is not None}
         st.json(facts)
+
+    dv = _data_views(rid, f"{summary.get('cycles_done')}-{summary.get('wall_seconds')}")
+    st.markdown("**The result against the data**")
+    c = st.columns([2, 1, 1])
+    c[0].plotly_chart(views.profile_figure(dv["r"], dv["measured"], dv["model"]), key="profile-chart")
+    c[1].image(display_uint8(dv["left"]), caption="Measured (log; blue: not measured)")
+    c[2].image(display_uint8(dv["right"]), caption="|F x|² of the result (same log scale)")
+    hist = summary.get("support_history")
+    if hist:
+        ref = dv.get("truth_pixels")
+        st.plotly_chart(views.support_figure(list(enumerate(hist)), "Support size after each update",
+                                             x_title="support update (0: initial)", reference=ref,
+                                             reference_label="true object" if ref else ""),
+                        key="support-history-chart")
+    if "similarity" in dv:
+        st.markdown("**Simulation: the truth beside the result**")
+        t = st.columns([2, 2, 1])
+        t[0].image(display_uint8(dv["truth"]), caption="True object")
+        t[1].image(display_uint8(dv["aligned"]), caption="Result, registered (shift, twin, phase)")
+        t[2].metric("Similarity to the truth", f"{dv['similarity']:.3f}",
+                    help="|<truth, result>| / (|truth| |result|) after registration; 1 = identical")
+
     stem = run.spec.get("params", {}).get("label", "object")
     d = st.columns(4)
     d[0].download_button("NPZ", run.file("object.npz").read_bytes(), f"{stem}-object.npz", key="dl-npz")
@@ -243,9 +494,9 @@ if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabl
 
 if rid is None:
     if prepared is not None:
-        show_pattern(prepared["arrays"])
-        st.caption(f"Runs on {pick_device(None)}. Set up the pattern and the recipe in the sidebar, "
-                   f"then press **Run**.")
+        show_pattern(prepared)
+        st.caption(f"Runs on {pick_device(None)}. Set up the pattern, its unmeasured pixels, the initial "
+                   f"support and the recipe in the sidebar, then press **Run**.")
 else:
     active = is_active(manager().snapshot(rid)["state"])
     st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
