@@ -27,3 +27,14 @@ def shared_data(*parts: str) -> Path:
 
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Engine tests use tiny tensors: extra torch threads only add synchronisation cost on a busy machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

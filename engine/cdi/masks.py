@@ -15,6 +15,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from engine.core.errors import InputError
+
 #: zero modes of :func:`unmeasured_mask`
 ZERO_MODES = ("auto", "all", "none")
 #: a zero group is masked only when the median count of its bordering pixels is at least this; the
@@ -24,6 +26,13 @@ MIN_BORDER_COUNTS = 3.0
 #: extra evidence on top of the number of pixels tested: a group is masked when the chance of its zeros
 #: is below ``1 / (pixels * SURPRISE)`` (about one false call per ``SURPRISE`` patterns)
 SURPRISE = 1e3
+#: groups of fewer pixels than this are the minima of the speckle pattern far more often than dead
+#: pixels: near a point where the far field vanishes the intensity grows as the squared distance, so a
+#: pixel reads 0 next to bright neighbours with a chance that falls only as 1 / counts, not as
+#: exp(-counts); such small groups are masked only next to very bright pixels
+MIN_GROUP_PIXELS = 4
+#: border median above which a small group (a dead pixel) is masked anyway
+SMALL_GROUP_MIN_COUNTS = 1e4
 #: a dead border strip is masked when the photons expected on it (from the lines next to it) exceed this
 BORDER_MIN_PHOTONS = 20.0
 #: a dead border is at most this fraction of an axis (beyond that it is the pattern, not the border)
@@ -45,7 +54,7 @@ def _user_mask(mask, shape: tuple[int, ...]) -> np.ndarray:
     try:
         return np.broadcast_to(np.nan_to_num(m) != 0, shape).copy()
     except ValueError:
-        raise ValueError(f"the mask has shape {m.shape} but the pattern has shape {shape}") from None
+        raise InputError(f"the mask has shape {m.shape} but the pattern has shape {shape}") from None
 
 
 def _zero_groups(intensity: np.ndarray, zeros: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, int]:
@@ -77,7 +86,9 @@ def _zero_groups(intensity: np.ndarray, zeros: np.ndarray, other: np.ndarray) ->
     if has.any():
         med[has] = ndimage.median(intensity, labels=np.where(exposed, ring_label, 0), index=idx[has])
     threshold = math.log(intensity.size * SURPRISE)
-    hit = has & (med >= MIN_BORDER_COUNTS) & (sizes[1:] * med >= threshold)
+    k = sizes[1:]
+    hit = has & (med >= MIN_BORDER_COUNTS) & (k * med >= threshold) \
+        & ((k >= MIN_GROUP_PIXELS) | (med >= SMALL_GROUP_MIN_COUNTS))
     # zeros enclosed by pixels that are themselves not measured (between two masked modules)
     hit |= ~has & (n_unmeasured > 0)
     keep = np.zeros(n + 1, bool)
@@ -149,7 +160,7 @@ def unmeasured_mask(intensity: np.ndarray, *, zeros: str = "auto", mask=None,
         overlap); ``masked_total``: pixels in the returned mask.
     """
     if zeros not in ZERO_MODES:
-        raise ValueError(f"unknown zero mode {zeros!r}; expected one of {', '.join(ZERO_MODES)}")
+        raise InputError(f"unknown zero mode {zeros!r}; expected one of {', '.join(ZERO_MODES)}")
     a = np.asarray(intensity, dtype=np.float32)
     nan = np.isnan(a)
     neg = a < 0

@@ -11,6 +11,9 @@ Conventions
 * "Not measured" pixels are the union of (a) pixels whose value is NaN or negative (detectors and
   PyNX write -1 in gaps) and (b) pixels where a mask is nonzero (PyNX / CXI convention: mask nonzero =
   masked). ``DiffractionData.mask`` is a bool array, True = not measured; the intensity is 0 there.
+* :func:`load_diffraction` also marks the zeros that were not measured (beamstop, gaps, dead border),
+  hot pixels and, when asked, saturated pixels (:func:`engine.cdi.masks.unmeasured_mask`), and keeps
+  the counts of each kind in ``DiffractionData.mask_stats``.
 """
 
 from __future__ import annotations
@@ -53,12 +56,18 @@ class DiffractionData:
         True where the pixel is not measured (NaN, negative, or masked).
     source : str
         File name or description.
+    notes : list of str
+        What was done to the data, in plain words.
+    mask_stats : dict
+        Counts of not-measured pixels by kind (see :func:`engine.cdi.masks.unmeasured_mask`); empty
+        when the mask was not built by :func:`load_diffraction`.
     """
 
     intensity: np.ndarray
     mask: np.ndarray
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    mask_stats: dict = field(default_factory=dict)
 
     @property
     def ndim(self) -> int:
@@ -339,7 +348,8 @@ def validate_pattern(data: np.ndarray, mask: np.ndarray | None = None, *, name: 
 
 def load_diffraction(source: str | os.PathLike | bytes, *, name: str | None = None,
                      mask: str | os.PathLike | bytes | np.ndarray | None = None, mask_name: str | None = None,
-                     negative: str = "mask") -> DiffractionData:
+                     negative: str = "mask", mask_zeros: str = "auto",
+                     saturation: float | None = None) -> DiffractionData:
     """Read and validate a pattern, with an optional separate mask file (nonzero = not measured).
 
     Parameters
@@ -354,7 +364,25 @@ def load_diffraction(source: str | os.PathLike | bytes, *, name: str | None = No
         Name of the mask file when given as bytes.
     negative : {"mask", "error"}
         See :func:`validate_pattern`.
+    mask_zeros : {"auto", "all", "none"}
+        Which zeros are not measured: "auto" the groups of zeros bordered by well-exposed pixels
+        (beamstop, gaps, dead pixels) and a dead border, "all" every zero, "none" no zero. Hot pixels
+        are always masked. See :func:`engine.cdi.masks.unmeasured_mask`.
+    saturation : float, optional
+        Pixels at or above this count are not measured.
+
+    Raises
+    ------
+    InputError
+        As :func:`validate_pattern`; also an unknown ``mask_zeros``, a ``saturation`` that is not a
+        positive number, or no measured pixel with counts left after masking.
     """
+    from engine.cdi.masks import ZERO_MODES, unmeasured_mask
+
+    if mask_zeros not in ZERO_MODES:
+        raise InputError(f"unknown zero masking {mask_zeros!r}; expected one of {', '.join(ZERO_MODES)}")
+    if saturation is not None and not (np.isfinite(saturation) and saturation > 0):
+        raise InputError(f"the saturation level must be a positive number of counts, got {saturation}")
     data, file_mask = read_array(source, name=name)
     label = name or Path(str(source)).name if not isinstance(source, (bytes, bytearray)) else name
     if mask is not None:
@@ -362,7 +390,30 @@ def load_diffraction(source: str | os.PathLike | bytes, *, name: str | None = No
             file_mask = mask
         else:
             file_mask, _ = read_array(mask, name=mask_name)
-    return validate_pattern(data, file_mask, name=label or "data", negative=negative)
+    label = label or "data"
+    d = validate_pattern(data, file_mask, name=label, negative=negative)
+    # the raw values (NaN and negatives kept), shaped as the validated pattern
+    raw = np.asarray(data).astype(np.float32).reshape(d.intensity.shape)
+    full, stats = unmeasured_mask(raw, zeros=mask_zeros, mask=file_mask, saturation=saturation)
+    full |= d.mask  # the same pixels as validate_pattern, at least
+    stats["masked_total"] = int(full.sum())
+    intensity = np.where(full, 0, raw).astype(np.float32)
+    if full.all() or not (intensity > 0).any():
+        raise InputError(f"{label!r} has no measured pixel with counts left after masking "
+                         f"({stats['masked_total']:,} of {full.size:,} pixels not measured); "
+                         f"check the mask, the saturation level or the zero masking")
+    notes = list(d.notes)
+    if stats["auto_masked"]:
+        what = (f"all {stats['auto_masked']:,} zero pixels" if mask_zeros == "all" else
+                f"{stats['auto_masked']:,} zero pixels in {stats['zero_groups']:,} groups bordered by "
+                f"exposed pixels (beamstop, gaps, dead border)")
+        notes.append(f"{what} marked as not measured")
+    if stats["hot"]:
+        notes.append(f"{stats['hot']} hot pixels (far above all their neighbours) marked as not measured")
+    if stats["saturated"]:
+        notes.append(f"{stats['saturated']:,} pixels at or above the saturation level {saturation:g} "
+                     f"marked as not measured")
+    return DiffractionData(intensity=intensity, mask=full, source=label, notes=notes, mask_stats=stats)
 
 
 # --------------------------------------------------------------------------------------------

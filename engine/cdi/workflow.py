@@ -134,7 +134,8 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, *, recipe
     size in pixels of the chosen start after each update, first = initial), ``llk_per_pixel`` (final
     LLK of the chosen start per observed pixel), ``mask`` (``mask_stats``, when given, e.g. from
     :func:`engine.cdi.masks.unmeasured_mask`) and ``warnings`` (plain sentences, from
-    :func:`engine.cdi.diagnostics.beamstop_warning` and :func:`~engine.cdi.diagnostics.result_warnings`).
+    :func:`engine.cdi.diagnostics.result_warnings`, which also reads ``beamstop``: how much of the centre
+    the mask hides, from :func:`~engine.cdi.diagnostics.beamstop_info`).
     """
     t0 = time.time()
     recipe_default = not recipe
@@ -180,15 +181,13 @@ def reconstruct(intensity: np.ndarray, mask: np.ndarray | None = None, *, recipe
     })
     if mask_stats is not None:
         res.summary["mask"] = dict(mask_stats)
-    from engine.cdi.diagnostics import beamstop_warning, result_warnings
+    from engine.cdi.diagnostics import beamstop_info, result_warnings
 
     unmeasured = np.zeros(np.shape(intensity), bool) if mask is None else np.asarray(mask, bool)
-    warnings = []
-    w = beamstop_warning(intensity, unmeasured)
-    if w:
-        warnings.append(w)
-    warnings.extend(result_warnings(res.summary))
-    res.summary["warnings"] = warnings
+    # how much of the centre the mask hides: result_warnings says so when the support came from the
+    # autocorrelation (with a user support the centre does not set the support)
+    res.summary["beamstop"] = beamstop_info(intensity, unmeasured)
+    res.summary["warnings"] = result_warnings(res.summary)
     res.summary["wall_seconds"] = round(time.time() - t0, 3)
     return res
 

@@ -3,8 +3,10 @@
 Writes ``DIR/object.npz`` (``object``: the best start, or the average of the best starts, cropped to
 the support's bounding box plus a margin; ``support``; ``objects``: the registered starts that were
 averaged), ``DIR/summary.json``, ``DIR/object.png`` (amplitude), ``DIR/object_phase.png``,
-``DIR/object.cxi`` and ``DIR/prtf.json``. Files are written to a temporary folder first and moved in
-at the end, so a failure leaves no partial output.
+``DIR/object.cxi`` and ``DIR/prtf.json``. The summary holds the mask counts (``mask``), the support size
+after each update (``support_history``), the final log-likelihood per pixel (``llk_per_pixel``) and
+plain ``warnings``, each also printed on stderr as ``warning: ...``. Files are written to a temporary
+folder first and moved in at the end, so a failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="pattern: .npy .npz .tif .edf .cxi .h5 (2D or 3D, centred)")
     ap.add_argument("--out", required=True, metavar="DIR", help="output folder")
     ap.add_argument("--mask", metavar="FILE", help="mask file, nonzero = not measured")
+    ap.add_argument("--mask-zeros", choices=("auto", "all", "none"), default="auto",
+                    help="zeros not measured: auto = groups of zeros bordered by exposed pixels (beamstop, "
+                         "gaps, dead border), all = every zero, none = no zero (default auto)")
+    ap.add_argument("--saturation", type=float, default=None, metavar="LEVEL",
+                    help="counts at or above LEVEL are not measured (default: none)")
     ap.add_argument("--support", metavar="FILE",
                     help="initial support (centred, nonzero = inside); default: from the autocorrelation")
     ap.add_argument("--recipe", default=None,
@@ -64,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise InputError(f"--out {str(out)!r} exists and is not a folder")
-        data = load_diffraction(args.input, mask=args.mask)
+        data = load_diffraction(args.input, mask=args.mask, mask_zeros=args.mask_zeros,
+                                saturation=args.saturation)
         support = None
         if args.support is not None:
             from engine.cdi.readers import read_array
@@ -81,9 +89,22 @@ def run(args: argparse.Namespace) -> int:
 
         res = reconstruct(data.intensity, data.mask, recipe=args.recipe, starts=args.starts, seed=args.seed,
                           options=options, device=args.device, average=args.average, on_state=progress,
-                          support=support)
-        res.summary["input"] = os.path.basename(args.input)
-        res.summary["input_stats"] = data.stats()
+                          support=support, mask_stats=data.mask_stats)
+        summary = res.summary
+        summary["input"] = os.path.basename(args.input)
+        summary["input_stats"] = data.stats()
+        summary["mask"] = dict(data.mask_stats)
+        summary.setdefault("support_source", "user" if support is not None else "autocorrelation")
+        summary.setdefault("support_history", None)
+        summary.setdefault("llk_per_pixel", None)
+        if "warnings" not in summary:  # a reconstruct that does not diagnose itself
+            from engine.cdi.diagnostics import beamstop_info, beamstop_warning, result_warnings
+
+            summary.setdefault("beamstop", beamstop_info(data.intensity, data.mask))
+            first = beamstop_warning(data.intensity, data.mask)
+            summary["warnings"] = ([first] if first else []) + result_warnings(summary)
+        for w in summary["warnings"]:
+            print(f"warning: {w}", file=sys.stderr)
         parent = out.resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".pr-", dir=parent))

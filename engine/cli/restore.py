@@ -92,6 +92,8 @@ def run(a: argparse.Namespace) -> int:
         raise InputError(f"restoration {state}: {msg}")
     summary.setdefault("wall_seconds", round(time.time() - t0, 3))
     run.write_json("summary.json", summary)
+    for w in summary.get("warnings") or []:  # e.g. the budget ran out before the detector fired
+        print(f"warning: {w}", file=sys.stderr)
     print(json.dumps({k: summary.get(k) for k in ("es_iteration", "stopped_iteration", "es_psnr",
                                                    "peak_psnr", "wall_seconds")}), file=sys.stderr)
     return 0

@@ -22,7 +22,17 @@ Published each ``publish_every`` steps: metrics ``loss``, ``lr`` and, when known
 ``es_variance``, ``psnr`` (current image vs reference), ``ssim`` (every ``ssim_every``),
 ``psnr_raw`` (the network output when the preset averages outputs); extras ``es_iteration``,
 ``patience_left``, ``es_fired``, ``max_iters``, ``best_psnr``, ``best_psnr_iteration``,
-``es_psnr`` (PSNR of the image kept at t*), ``elapsed_s``, ``preset``, ``device``.
+``es_psnr`` (PSNR of the image kept at t*), ``elapsed_s``, ``preset``, ``device`` and, for the
+detector's warm-up, ``es_window`` (ES-WMV: W; the variance exists once W outputs are in) or
+``es_burn_in`` (ES-EMV).
+
+The summary says how the run ended: ``stop`` is ``"detected"`` (the detector fired), ``"budget"``
+(``max_iters`` was reached, before the detector fired or after it with ``run_to_budget``) or
+``"user"`` (cancelled); ``es_fired`` whether t* is a detected stop; ``warnings`` a list of
+sentences, one when the run ended before the detector fired (t* is then only the variance
+minimum so far). ``es_psnr_vs_input`` and ``last_psnr_vs_input`` measure
+the kept and the last image against the observation, through the forward operator (what the
+image predicts the input to be); ``es_psnr`` and ``last_psnr`` against the reference.
 """
 
 from __future__ import annotations
@@ -75,6 +85,41 @@ def build_solver(params: dict, observed: np.ndarray, *, mask: np.ndarray | None 
         max_iters=_int(params.get("max_iters")))
 
 
+def _warmup(solver: DIPSolver) -> dict[str, int]:
+    """The detector's warm-up, for a live view: ES-WMV's window W or ES-EMV's burn-in."""
+    es = solver.es
+    if es is None:
+        return {}
+    if hasattr(es, "window"):
+        return {"es_window": int(es.window)}
+    return {"es_burn_in": int(es.burn_in)}
+
+
+def stop_warning(stop: str, *, stopped_iteration: int, es_iteration: int | None, max_iters: int,
+                 stopping: str = "wmv") -> str | None:
+    """The sentence for a run that ended before its detector fired (None when there is nothing to say).
+
+    ``stop`` is ``"user"`` (cancelled) or ``"budget"`` (``max_iters`` reached); a run without a
+    detector (``stopping="none"``) only warns when it was cancelled.
+    """
+    warm = "the window had not filled" if stopping == "wmv" else "its burn-in had not ended"
+    if stop == "user":
+        if stopping == "none":
+            return f"The run was stopped by the user at iteration {stopped_iteration}; the result is the last output."
+        if es_iteration is None:
+            return (f"The run was stopped by the user at iteration {stopped_iteration} before the detector "
+                    f"had a variance ({warm}); the result is the last output, not a detected stop.")
+        return (f"The run was stopped by the user at iteration {stopped_iteration} before the detector "
+                f"decided; the result is the best candidate so far, t* = {es_iteration}, not a detected stop.")
+    if stop == "budget" and stopping != "none":
+        if es_iteration is None:
+            return (f"The budget of {max_iters} iterations ran out before the detector had a variance "
+                    f"({warm}); the result is the last output.")
+        return (f"The budget of {max_iters} iterations ran out before the detector fired: t* = {es_iteration} "
+                "is the minimum within the budget, not a detected stop.")
+    return None
+
+
 def _int(v: Any) -> int | None:
     return None if v in (None, "", 0) else int(v)
 
@@ -107,6 +152,7 @@ def run(ctx: Any) -> dict:
                 ctx.run.truncate_metrics(solver.iteration)
     t_start = time.perf_counter() - float(track["elapsed"])
     cancelled = False
+    warmup = _warmup(solver)
 
     def checkpoint() -> None:
         track["elapsed"] = time.perf_counter() - t_start
@@ -151,6 +197,7 @@ def run(ctx: Any) -> dict:
                              es_psnr=None if track["es_psnr"] is None else round(track["es_psnr"], 3))
             if it == 1:
                 extra.update(preset=solver.preset.name, device=str(device))
+            extra.update(warmup)
             ctx.publish(it, metrics, preview=preview, **extra)
         if it % every["snapshot_every"] == 0:
             ctx.run.save_snapshot(it, solver.output("last"))
@@ -160,7 +207,8 @@ def run(ctx: Any) -> dict:
     wall = time.perf_counter() - t_start
     if solver.iteration == 0:
         return {"state": "cancelled", "stopped_iteration": 0, "wall_seconds": round(wall, 2),
-                "device": str(device), "preset": solver.preset.name}
+                "device": str(device), "preset": solver.preset.name, "stop": "user", "es_fired": False,
+                "warnings": ["The run was stopped by the user before its first iteration; there is no result."]}
     use_best = solver.es is not None
     result = solver.output("best" if use_best else "last")
     last_img = solver.output("last")
@@ -170,11 +218,17 @@ def run(ctx: Any) -> dict:
     if cancelled:
         checkpoint()  # a cancelled run can be resumed later
     es = solver.es
+    t_star = None if es is None else es.best_iteration
+    stop = "user" if cancelled else "detected" if solver.es_fired and not run_to_budget else "budget"
+    warning = None if solver.es_fired else stop_warning(
+        stop, stopped_iteration=solver.iteration, es_iteration=t_star, max_iters=solver.max_iters,
+        stopping=solver.stopping)
     summary: dict[str, Any] = {
         "state": "cancelled" if cancelled else "done",
         "task": solver.task, "preset": solver.preset.name, "loss": solver.loss_name,
         "stopping": solver.stopping, "device": str(device), "seed": solver.seed,
         "es_iteration": None if es is None else es.best_iteration,
+        "stop": stop, "warnings": [] if warning is None else [warning],
         "es_fired": solver.es_fired, "es_fired_iteration": track["fired_at"],
         "stopped_iteration": solver.iteration, "max_iters": solver.max_iters,
         "window": getattr(es, "window", None), "patience": getattr(es, "patience", None),
@@ -184,6 +238,11 @@ def run(ctx: Any) -> dict:
         "corruption": params.get("corruption"),
         "result": "result.png",
     }
+    with torch.no_grad():
+        for key, img in (("es_psnr_vs_input", result), ("last_psnr_vs_input", last_img)):
+            pred = solver.operator(to_tensor(img, device=device))
+            if pred.shape == solver.y.shape:
+                summary[key] = round(psnr(solver.y, pred), 3)
     if ref_t is not None:
         obs_psnr = None
         if tuple(solver.y.shape[2:]) == solver.out_shape:

@@ -15,14 +15,6 @@ from engine.cdi.solver import CDIOptions, CDISolver, crop_to_support
 from engine.core.errors import InputError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _sim(shape=(32, 32), **kw):
     kw.setdefault("beamstop", 0)
     kw.setdefault("noise", False)
@@ -63,11 +55,12 @@ def test_shrink_wrap_recovers_support_and_respects_guards():
     frac = s.support_fraction()
     assert (frac < 2.0 * sim.support.mean()).all()
     g = CDISolver(sim.intensity, mask=sim.mask, recipe="Sup*ER**5", starts=2, seed=0,
-                  options={"min_support_fraction": 0.3, "max_support_fraction": 0.4, "threshold": 0.9})
+                  options={"min_support_fraction": 0.3, "max_support_fraction": 0.4, "threshold": 0.9,
+                           "support_mode": "inside"})
     g.run()
     assert (np.abs(g.support_fraction() - 0.3) < 0.01).all() and g.guard_hits == 2
     h = CDISolver(sim.intensity, mask=sim.mask, recipe="Sup*ER**5", starts=1, seed=0,
-                  options={"max_support_fraction": 0.05, "threshold": 0.01})
+                  options={"max_support_fraction": 0.05, "threshold": 0.01, "support_mode": "inside"})
     h.run()
     assert abs(h.support_fraction()[0] - 0.05) < 0.01
 

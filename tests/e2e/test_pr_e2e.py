@@ -66,6 +66,9 @@ def test_cdi_likelihood_and_iterate_update_live(page, app_url):
     page.get_by_text("Beamline CDI: Fourier phase retrieval").wait_for()
     _select(page, "Detector size", "128")
     page.get_by_text("Shape (128, 128)").wait_for()
+    # before the run: the unmeasured pixels found and the initial support over the autocorrelation
+    page.get_by_text("Pattern, log scale (blue: unmeasured pixels").first.wait_for()
+    page.get_by_text("Autocorrelation threshold (yellow) over the autocorrelation").first.wait_for()
     _select(page, "Recipe", "Custom")
     # 5100 cycles: stopped long before the end
     _set_recipe(page, "ER**100*(Sup*ER**5*HIO**95)**50", "5100 cycles, 50 support updates")

@@ -1,10 +1,12 @@
-"""AppTest of the Beamline CDI page: simulate a pattern, run a short recipe, see the result, bad recipes."""
+"""AppTest of the Beamline CDI page: simulate a pattern, choose the unmeasured pixels and the initial
+support, run a short recipe, see the result and its warnings, bad recipes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "screens" / "phase_retrieval.py")
@@ -28,8 +30,91 @@ def test_simulated_pattern_shows_its_statistics():
     assert {"Photons", "Max count", "Zero pixels (measured)", "Not measured"} <= set(metrics)
     assert float(metrics["Photons"]) > 0
     assert any(c.value == "Shape (64, 64)" for c in at.caption)
-    assert len(at.get("image")) == 1  # the log-scale pattern
+    assert len(at.get("image")) == 2  # the pattern with its unmeasured pixels; the support over the autocorrelation
     assert not at.sidebar.button(key="run").disabled
+
+
+def _submitted(at: AppTest, monkeypatch) -> dict:
+    """Press Run with the job manager's submit replaced: what the page would submit (no job runs)."""
+    from ui.jobs import manager
+
+    seen: dict = {}
+
+    def fake_submit(spec, arrays=None, label=None):  # noqa: ANN001
+        seen.update(spec=spec, arrays=arrays, label=label)
+        raise RuntimeError("not submitted in this test")
+
+    monkeypatch.setattr(manager(), "submit", fake_submit)
+    at.sidebar.button(key="run").click().run()
+    monkeypatch.undo()
+    assert seen, "the page did not submit"
+    at.run()  # a plain rerun: the setup again, no run
+    return seen
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return {m.label: m.value for m in at.metric}[label]
+
+
+def test_mask_mode_goes_into_the_job_and_the_counts_are_shown(monkeypatch):
+    at = _small_pattern(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert at.radio(key="mask_zeros").value == "auto"
+    rows = at.dataframe[0].value.set_index("what")
+    assert "not measured in all" in rows.index
+    assert int(rows.loc["from the given mask", "pixels"]) > 0  # the simulated beamstop and gap
+    at.checkbox(key="sim_mask").uncheck().run()  # the page must now find the beamstop on its own
+    assert not at.exception
+    rows = at.dataframe[0].value.set_index("what")
+    assert int(rows.loc["from the given mask", "pixels"]) == 0
+    found = [w for w in rows.index if w.startswith("zero groups")]
+    assert found and int(rows.loc[found[0], "pixels"]) > 0
+    assert not _metric(at, "Not measured").startswith("0 ")
+    at.radio(key="mask_zeros").set_value("none").run()
+    assert not at.exception
+    assert _metric(at, "Not measured").startswith("0 ")
+    at.radio(key="mask_zeros").set_value("all").run()
+    assert _metric(at, "Zero pixels (measured)").startswith("0 ")
+    seen = _submitted(at, monkeypatch)
+    assert not at.exception
+    assert seen["spec"]["params"]["mask_zeros"] == "all"
+    assert int(seen["arrays"]["mask"].sum()) == 0  # only the given mask: the job finds the zeros itself
+
+
+def test_support_choices_draw_and_pass_the_support(monkeypatch):
+    at = _small_pattern(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert at.radio(key="support_mode").value == "autocorrelation"
+    before = int(_metric(at, "Support pixels").replace(",", ""))
+    at.slider(key="ac_threshold").set_value(0.3).run()
+    assert not at.exception
+    assert int(_metric(at, "Support pixels").replace(",", "")) < before
+    seen = _submitted(at, monkeypatch)
+    assert "support" not in seen["arrays"]  # the job computes the same support from the threshold
+    assert seen["spec"]["params"]["options"]["autocorr_threshold"] == 0.3
+
+    at.radio(key="support_mode").set_value("disc").run()
+    at.slider(key="disc_size").set_value(50).run()
+    assert not at.exception
+    assert any(c.value == "Diameter 32 px, centred" for c in at.sidebar.caption)
+    seen = _submitted(at, monkeypatch)
+    sup = seen["arrays"]["support"]
+    assert sup.shape == (64, 64) and sup.dtype == np.uint8 and sup[32, 32] == 1 and sup[0, 0] == 0
+    assert abs(int(sup.sum()) - np.pi * 16 ** 2) < 60
+    from engine.cdi.solver import SUPPORT_RECIPE
+
+    assert seen["spec"]["params"]["recipe"] == SUPPORT_RECIPE  # the default recipe follows the support
+
+    at.radio(key="support_mode").set_value("rectangle").run()
+    at.slider(key="rect_h").set_value(25).run()
+    at.slider(key="rect_w").set_value(50).run()
+    assert not at.exception
+    assert any(c.value == "16 × 32 px, centred" for c in at.sidebar.caption)
+    assert _metric(at, "Support pixels") == "512"
+
+    at.radio(key="support_mode").set_value("upload").run()
+    assert not at.exception
+    assert any("Upload a support image" in i.value for i in at.info)
+    assert at.sidebar.button(key="run").disabled
+    assert any(c.value == "Shape (64, 64)" for c in at.caption)  # the pattern is still shown
 
 
 def test_upload_without_a_file_asks_for_one():
@@ -76,5 +161,19 @@ def test_short_run_shows_ranked_starts_prtf_and_downloads():
     assert "Log-likelihood per pixel" in titles
     labels = [b.label for b in at.get("download_button")]
     assert {"NPZ", "CXI", "PNG"} <= set(labels)
+    assert "Measured vs |F x|² (radial mean)" in titles
     summary = manager().store.get(rid).read_json("summary.json")
     assert summary["cycles_done"] == 40 and summary["starts"] == 2
+    if summary.get("support_history"):
+        assert "Support size after each update" in titles
+    metrics = {m.label: m.value for m in at.metric}
+    assert 0 <= float(metrics["Similarity to the truth"]) <= 1  # a simulation: the truth beside the result
+    assert summary["mask"]["mode"] == "auto"
+
+    # the summary's warnings are shown first, in plain words
+    run = manager().store.get(rid)
+    summary["warnings"] = ["The support collapsed to 12 pixels. Draw a support on the page."]
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == summary["warnings"]

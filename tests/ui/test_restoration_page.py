@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -52,7 +53,17 @@ def test_run_shows_curves_then_result():
 
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert {"Loss", "PSNR vs reference (dB)", "ES variance"} <= set(titles)
-    assert any(m.label == "Detected stop t*" for m in at.metric)
+    from ui.jobs import manager
+
+    summary = manager().store.get(at.query_params["run"]).read_json("summary.json")
+    labels = [m.label for m in at.metric]
+    # the page calls t* a detected stop only when the detector fired
+    if summary["es_fired"]:
+        assert "Detected stop t*" in labels
+    else:
+        assert summary["stop"] == "budget" and "Detected stop t*" not in labels
+        assert "Candidate t* (not detected)" in labels
+        assert any("ran out before the detector fired" in i.value for i in at.info)
 
 
 def test_upload_that_is_not_an_image_is_refused():
@@ -86,3 +97,71 @@ def test_stop_button_cancels(monkeypatch):
     at.run()
     at.button(key=f"stop-{rid}").click().run()
     assert manager().wait(rid, 30) == "cancelled"
+
+
+def _finished_run(params: dict, cancel_at: int | None = None) -> str:
+    """A restoration run of a 16x16 image, run to its end in this thread (cancelled at ``cancel_at``)."""
+    from engine.jobs.manager import run_inline
+    from ui.jobs import manager
+
+    clean = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    noisy = np.clip(clean + 0.1 * np.random.default_rng(1).standard_normal(clean.shape), 0, 1).astype(np.float32)
+    spec = {"kind": "restore", "params": {"task": "denoise", "preset": "fast-preview", "stopping": "wmv",
+                                          "label": "tiny", **params}}
+    run = manager().store.create(spec, label="tiny")
+    run.save_array("observed", noisy)
+    run.save_array("reference", clean)
+    ev = threading.Event()
+
+    def on_publish(it: int, row: dict, extra: dict) -> None:
+        if cancel_at is not None and it >= cancel_at:
+            ev.set()
+
+    run_inline(run, device="cpu", on_publish=on_publish, cancel_event=ev)
+    return run.id
+
+
+def _open(rid: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["run"] = rid
+    return at.run()
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [img.caption for el in at.get("image") for img in el.proto.imgs]
+
+
+def test_a_run_stopped_before_the_detector_says_so():
+    rid = _finished_run({"max_iters": 200, "window": 3, "patience": 1000}, cancel_at=9)
+    at = _open(rid)
+    assert not at.exception
+    from ui.jobs import manager
+
+    t_star = manager().store.get(rid).read_json("summary.json")["es_iteration"]
+    warnings = [w.value for w in at.warning]
+    assert (f"You stopped the run at iteration 9 before the detector decided; the image below is the best "
+            f"candidate so far, t* = {t_star}, not a detected stop.") in warnings
+    caps = _captions(at)
+    assert not any(c.startswith("Output at t*") for c in caps)
+    assert any(c.startswith(f"Best candidate so far, t* = {t_star} (not a detected stop)") and "vs input" in c
+               and "vs reference" in c for c in caps)
+    assert any(c.startswith("Last output, iteration 9 ·") and "vs input" in c for c in caps)
+    assert not any(m.label == "Detected stop t*" for m in at.metric)
+    assert any(m.label == "Candidate t* (not detected)" for m in at.metric)
+
+
+def test_a_run_out_of_budget_says_so():
+    rid = _finished_run({"max_iters": 12, "window": 3, "patience": 1000})
+    at = _open(rid)
+    assert not at.exception
+    assert any("ran out before the detector fired" in i.value and "minimum within the budget" in i.value
+               for i in at.info)
+    assert any(c.startswith("Output at t* = ") and "(minimum within the budget)" in c for c in _captions(at))
+
+
+def test_a_run_stopped_before_the_window_filled_shows_the_filling():
+    rid = _finished_run({"max_iters": 200, "window": 8, "patience": 1000}, cancel_at=3)
+    at = _open(rid)
+    assert not at.exception
+    assert any("window filling 3/8" in i.value for i in at.info)
+    assert any("before the detector had a variance" in w.value for w in at.warning)

@@ -26,21 +26,27 @@ def _blob_batch(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tenso
 
 
 @pytest.fixture(scope="module")
-def tiny(_one_thread) -> tuple[nn.Module, torch.Tensor]:
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    model = CXRNet(widths=(4, 8, 8), blocks=(1, 1), stem_stride=2, dropout=0.0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(25):
-        xb, yb = _blob_batch(32, gen)
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    x = torch.rand(1, 1, SIZE, SIZE, generator=gen) * 0.3
-    x[0, 0, 4:12, 18:26] += 0.7
-    return model, x
+def tiny() -> tuple[nn.Module, torch.Tensor]:
+    # trained once per module on one thread (tiny tensors: more threads only add synchronisation)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        gen = torch.Generator().manual_seed(0)
+        model = CXRNet(widths=(4, 8, 8), blocks=(1, 1), stem_stride=2, dropout=0.0)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(25):
+            xb, yb = _blob_batch(32, gen)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        x = torch.rand(1, 1, SIZE, SIZE, generator=gen) * 0.3
+        x[0, 0, 4:12, 18:26] += 0.7
+        return model, x
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("method", list(sal.METHODS))

@@ -239,24 +239,22 @@ def setup() -> dict | None:
         opts["free_fraction"] = st.slider("Free pixels", 0.0, 0.1, 0.03, 0.01, key="free")
         opts["positivity"] = st.checkbox("Real, positive object", key="positivity")
         average = st.number_input("Best starts to average (0: half)", 0, 64, 0, key="average")
-    if chosen is None:
-        return None
-    smode, support, thr = chosen
-    if not support.any():
+    smode, support, thr = chosen if chosen is not None else (None, None, None)
+    runnable = support is not None and bool(support.any())
+    if support is not None and not runnable:
         st.error("The initial support is empty: lower the autocorrelation threshold or draw a larger one.")
-        return None
     if thr is not None:
         opts["autocorr_threshold"] = thr
     params = {"recipe": recipe, "starts": int(starts), "seed": int(seed), "options": opts,
               "average": int(average), "publish_every": 10, "label": pat["label"], "mask_zeros": mode}
     arrays = {"intensity": intensity, "mask": base.astype(np.uint8)}
-    if smode != "autocorrelation":
+    if runnable and smode != "autocorrelation":
         arrays["support"] = support.astype(np.uint8)
     if pat["truth"] is not None:
         arrays["truth"] = np.asarray(pat["truth"], np.complex64)
     return {"arrays": arrays, "params": params, "truth": pat["truth"], "label": pat["label"],
             "mask": mask, "mask_info": info, "base": base, "support": support, "support_mode": smode,
-            "notes": pat["notes"]}
+            "notes": pat["notes"], "runnable": runnable}
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,8 +280,10 @@ def show_pattern(prep: dict) -> None:
     st.markdown(f"**Unmeasured pixels** (mode: {MASK_MODES.get(info.get('mode', ''), info.get('mode'))})")
     st.dataframe(views.mask_rows(info, intensity.size), hide_index=True, key="mask-table")
 
-    st.subheader("Initial support")
     sup = prep["support"]
+    if sup is None:
+        return
+    st.subheader("Initial support")
     ac = _autocorrelation(intensity, mask)
     c = st.columns([2, 1])
     c[0].image(views.support_overlay(ac, sup),
@@ -486,8 +486,8 @@ def show_results(rid: str) -> None:
 
 prepared = setup()
 rid = active_run_id("cdi")
-if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabled=prepared is None,
-                     key="run"):
+runnable = bool(prepared and prepared["runnable"])
+if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabled=not runnable, key="run"):
     rid = manager().submit({"kind": "cdi", "params": prepared["params"]}, arrays=prepared["arrays"],
                            label=prepared["label"])
     set_active_run(rid)

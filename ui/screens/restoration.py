@@ -17,6 +17,7 @@ from engine.dip.samples import SAMPLES, load_sample
 from ui.jobs import active_run_id, manager, set_active_run
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
+from ui.views.restoration import forced_stop_captions, live_status, result_caption, stop_of, verdict
 from ui.widgets import is_active, live_header
 
 st.title("Restoration with the Deep Image Prior")
@@ -153,21 +154,37 @@ def show_inputs(arrays: dict) -> None:
 def draw_live(rid: str, was_active: bool) -> None:
     """The part that redraws every half second while the run is going."""
     run, snap = live_header(rid, was_active)
-    extra = snap.get("extra", {})
+    extra = dict(snap.get("extra", {}))
     rows = snap["history"]
-    t_star = extra.get("es_iteration")
     params = run.spec.get("params", {})
+    stopping = params.get("stopping", "wmv") or "none"
+    active = is_active(snap["state"])
+    if not active:
+        # a finished run's own account wins over the last published extras (absent after a restart)
+        summary = run.read_json("summary.json") or {}
+        extra.update({k: summary[k] for k in ("es_iteration", "es_fired") if k in summary})
+    if params.get("run_to_budget"):
+        extra["run_to_budget"] = True
+    status = live_status(extra, stopping=stopping, iteration=int(snap["iteration"]),
+                         window=_opt_int(params.get("window")), patience=_opt_int(params.get("patience")))
+    t_star = status.t_star
     m = st.columns(4)
     m[0].metric("Iteration", f"{snap['iteration']} / {params.get('max_iters', '?')}")
     last = rows[-1] if rows else {}
     if last.get("psnr") is not None:
         m[1].metric("PSNR now", f"{last['psnr']:.2f} dB")
-    if t_star:
-        m[2].metric("Detected stop t*", t_star, help="argmin of the windowed variance so far")
-    if extra.get("patience_left") is not None and params.get("stopping") != "none":
+    if status.phase == "detected":
+        m[2].metric(status.label, t_star, help="the variance minimum held for P iterations: the stop")
+    elif status.phase == "candidate":
+        label = status.label if active else "Candidate t* (not detected)"
+        m[2].metric(label, t_star, help="the variance minimum so far; not a decision until it holds for P "
+                                        "iterations")
+    if status.phase == "candidate" and active and extra.get("patience_left") is not None:
         left = int(extra["patience_left"])
         m[3].metric("Patience left", left)
         st.progress(1 - left / max(1, int(params.get("patience", 1))), text="early-stopping countdown")
+    if status.phase == "detected" or (active and status.phase == "candidate"):
+        st.caption(status.text)
     img_cols = st.columns(2)
     img_cols[0].image(display_uint8(run.load_array("observed")), caption="Observed")
     if snap.get("preview") is not None:
@@ -178,8 +195,18 @@ def draw_live(rid: str, was_active: bool) -> None:
     if any(r.get("psnr") is not None for r in rows):
         c[1].plotly_chart(curve_figure(rows, ["psnr"], "PSNR vs reference (dB)", marker=t_star),
                           key="psnr-chart")
-    c[2].plotly_chart(curve_figure(rows, ["es_variance"], "ES variance", log_y=True, marker=t_star),
-                      key="var-chart")
+    if any(r.get("es_variance") is not None for r in rows):
+        c[2].plotly_chart(curve_figure(rows, ["es_variance"], "ES variance", log_y=True, marker=t_star),
+                          key="var-chart")
+    elif status.phase == "warmup":
+        c[2].info(status.text)
+
+
+def _opt_int(v: object) -> int | None:
+    try:
+        return int(v) or None
+    except (TypeError, ValueError):
+        return None
 
 
 def show_results(rid: str) -> None:
@@ -189,19 +216,30 @@ def show_results(rid: str) -> None:
         return
     st.subheader("Result")
     res = run.load_array("result")
-    cols = st.columns(3)
-    cap = f"Output at t* = {summary.get('es_iteration')}" if run.spec["params"].get("stopping") != "none" \
-        else "Last output"
-    if summary.get("es_psnr") is not None:
-        cap += f" · {summary['es_psnr']:.2f} dB"
-    cols[0].image(display_uint8(res), caption=cap)
+    stopping = run.spec["params"].get("stopping", "wmv") or "none"
+    said = verdict(summary, stopping=stopping)
+    if said is not None:
+        (st.warning if said[0] == "warning" else st.info)(said[1])
+    forced = stopping != "none" and stop_of(summary) == "user" and not summary.get("es_fired")
+    if forced:
+        # stopped before the detector decided: the candidate and the last image side by side, never "t*"
+        caps = forced_stop_captions(summary)
+        shown = ([(res, caps["best"])] if "best" in caps else []) + \
+            [(run.load_array("last") if run.has_array("last") else res, caps["last"])]
+    else:
+        shown = [(res, result_caption(summary, stopping=stopping))]
+    cols = st.columns(len(shown) + 2)
+    for col, (img, cap) in zip(cols, shown):
+        col.image(display_uint8(img), caption=cap)
+    scrub, info = cols[len(shown)], cols[len(shown) + 1]
     snaps = run.snapshots()
     if snaps:
         its = [i for i, _ in snaps]
-        pick = cols[1].select_slider("Scrub snapshots", its, value=its[-1], key=f"scrub-{rid}")
-        cols[1].image(str(dict(snaps)[pick]), caption=f"Snapshot at iteration {pick}", width=256)
-    with cols[2]:
-        facts = {k: summary.get(k) for k in ("es_iteration", "stopped_iteration", "es_psnr", "peak_psnr",
+        pick = scrub.select_slider("Scrub snapshots", its, value=its[-1], key=f"scrub-{rid}")
+        scrub.image(str(dict(snaps)[pick]), caption=f"Snapshot at iteration {pick}", width=256)
+    with info:
+        facts = {k: summary.get(k) for k in ("stop", "es_fired", "es_iteration", "stopped_iteration", "es_psnr",
+                                             "last_psnr", "es_psnr_vs_input", "last_psnr_vs_input", "peak_psnr",
                                              "peak_iteration", "input_psnr", "wall_seconds", "device",
                                              "preset") if summary.get(k) is not None}
         st.json(facts)
