@@ -4,15 +4,15 @@ then read the warnings, rank, average, compare with the data, check the PRTF and
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import streamlit as st
 
+from engine.cdi.diagnostics import beamstop_warning
+from engine.cdi.masks import unmeasured_mask
 from engine.cdi.readers import diffraction_stats, load_diffraction
 from engine.cdi.recipe import parse_recipe
 from engine.cdi.simulate import simulate_pattern
-from engine.cdi.solver import DEFAULT_RECIPE
+from engine.cdi.solver import DEFAULT_RECIPE, SUPPORT_RECIPE
 from engine.core.colors import complex_to_rgb
 from engine.core.device import pick_device
 from engine.core.errors import InputError
@@ -22,11 +22,6 @@ from ui.jobs import active_run_id, manager, set_active_run
 from ui.views import cdi as views
 from ui.views.images import display_uint8
 from ui.widgets import is_active, live_header
-
-try:  # the recipe PyNX's example gives a solver that starts from a given support
-    from engine.cdi.solver import SUPPORT_RECIPE
-except ImportError:  # pragma: no cover - older engine
-    SUPPORT_RECIPE = "ER**100*(Sup*ER**5*HIO**40)**20*HIO**200"
 
 st.title("Beamline CDI: Fourier phase retrieval")
 st.caption("Recover a complex object x from its diffraction pattern |F x|², up to a translation, the "
@@ -73,23 +68,14 @@ def _simulate(sample: str, size: int, photons: float, oversampling: float, beams
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
 def _decode(data: bytes, name: str, mask: bytes | None, mask_name: str | None) -> dict:
-    kw = {}
-    if "mask_zeros" in inspect.signature(load_diffraction).parameters:
-        kw["mask_zeros"] = "none"  # the zero groups are found below, with the mode chosen on the page
-    d = load_diffraction(data, name=name, mask=mask, mask_name=mask_name, **kw)
+    # the zero groups are found by _unmeasured, with the mode chosen on the page (as the job does)
+    d = load_diffraction(data, name=name, mask=mask, mask_name=mask_name, mask_zeros="none")
     return {"intensity": d.intensity, "mask": d.mask, "notes": d.notes}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _unmeasured(intensity: np.ndarray, base: np.ndarray, mode: str) -> tuple[np.ndarray, dict]:
     """The job's own mask: the same function on the same arrays and mode."""
-    try:
-        from engine.cdi.masks import unmeasured_mask
-    except ImportError:  # pragma: no cover - the masks module is missing: only the given mask
-        m = base.astype(bool) | (intensity < 0) | np.isnan(intensity)
-        if mode == "all":
-            m |= intensity == 0
-        return m, {"mode": mode, "user": int(base.astype(bool).sum()), "masked_total": int(m.sum())}
     return unmeasured_mask(intensity, zeros=mode, mask=base)
 
 
@@ -105,10 +91,6 @@ def _ac_support(intensity: np.ndarray, mask: np.ndarray, threshold: float) -> np
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _beamstop_note(intensity: np.ndarray, mask: np.ndarray) -> str | None:
-    try:
-        from engine.cdi.diagnostics import beamstop_warning
-    except ImportError:  # pragma: no cover
-        return None
     return beamstop_warning(intensity, mask)
 
 
