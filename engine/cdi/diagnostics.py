@@ -174,9 +174,10 @@ def result_warnings(summary: dict) -> list[str]:
         elif size and (nf >= EXPLODE_FRACTION * size
                        or (nf > GROWTH_FACTOR * n0 and nf >= GROWN_FRACTION * size / 2 ** ndim)):
             shape_problem = True
-            out.append(f"The support grew from {n0:,.0f} to {nf:,.0f} pixels ({100 * nf / size:.0f} % of "
-                       f"the array), too large for the phases to be determined. Check that the beamstop, "
-                       f"gaps and dead pixels are masked, then {where}.")
+            how = f"grew from {n0:,.0f} to" if nf > n0 else f"started at {n0:,.0f} pixels and ended at"
+            out.append(f"The support {how} {nf:,.0f} pixels ({100 * nf / size:.0f} % of the array), too "
+                       f"large for the phases to be determined. Check that the beamstop, gaps and dead "
+                       f"pixels are masked, then {where}.")
     if not shape_problem and poor and len(hist) >= 4:
         tail = hist[len(hist) // 2:]
         if max(tail) - min(tail) < STALL_CHANGE * max(max(tail), 1.0):
@@ -186,7 +187,8 @@ def result_warnings(summary: dict) -> list[str]:
     if poor:
         ratio = llk / POISSON_LLK
         out.append(f"The fit is poor: the log-likelihood is {llk:,.4g} per pixel, {ratio:,.0f} times what "
-                   f"Poisson noise gives and above the {bound:,.4g} of a 50 % misfit on every pixel. "
+                   f"Poisson noise gives and above the {bound:,.4g} that a usable fit of these counts stays "
+                   f"under. "
                    f"Mask the beamstop, gaps and dead pixels, {where}, or run longer.")
     if auto and beam.get("centre_hidden"):
         out.append(f"The support was estimated from the autocorrelation while the beamstop hides the "

@@ -93,16 +93,7 @@ def run(args: argparse.Namespace) -> int:
         summary = res.summary
         summary["input"] = os.path.basename(args.input)
         summary["input_stats"] = data.stats()
-        summary["mask"] = dict(data.mask_stats)
-        summary.setdefault("support_source", "user" if support is not None else "autocorrelation")
-        summary.setdefault("support_history", None)
-        summary.setdefault("llk_per_pixel", None)
-        if "warnings" not in summary:  # a reconstruct that does not diagnose itself
-            from engine.cdi.diagnostics import beamstop_info, beamstop_warning, result_warnings
-
-            summary.setdefault("beamstop", beamstop_info(data.intensity, data.mask))
-            first = beamstop_warning(data.intensity, data.mask)
-            summary["warnings"] = ([first] if first else []) + result_warnings(summary)
+        # reconstruct has recorded the mask stats, support history, LLK per pixel and its warnings
         for w in summary["warnings"]:
             print(f"warning: {w}", file=sys.stderr)
         parent = out.resolve().parent

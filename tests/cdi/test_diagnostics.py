@@ -48,6 +48,9 @@ def test_collapse_and_explosion():
     assert any("grew" in x for x in w)
     w = result_warnings(_summary(support_history=[3000, 8000]))
     assert any("grew" in x for x in w)  # 49 % of the array
+    # a support that starts far too large and stays too large did not grow: say what it did
+    w = result_warnings(_summary(support_history=[14000, 9000, 8000]))
+    assert any("ended at 8,000" in x for x in w) and not any("grew" in x for x in w)
 
 
 def test_poor_fit_and_stall():
