@@ -17,15 +17,20 @@ PAGES = {
     "Restore": [
         st.Page(SCREENS / "restoration.py", title="Restoration (DIP)", icon=":material/auto_fix_high:",
                 url_path="restoration", default=True),
+        st.Page(SCREENS / "mri.py", title="MRI (DIP)", icon=":material/mri:", url_path="mri"),
     ],
     "Phase retrieval": [
         st.Page(SCREENS / "phase_retrieval.py", title="Beamline CDI", icon=":material/blur_circular:",
                 url_path="phase-retrieval"),
         st.Page(SCREENS / "generalized_pr.py", title="Generalized PR", icon=":material/school:",
                 url_path="generalized-pr"),
+        st.Page(SCREENS / "symmetry.py", title="Learned PR (symmetry)", icon=":material/flip:",
+                url_path="learned-pr"),
     ],
     "Review": [
         st.Page(SCREENS / "xray.py", title="X-ray review", icon=":material/radiology:", url_path="xray"),
+        st.Page(SCREENS / "federated.py", title="Federated learning", icon=":material/hub:",
+                url_path="federated"),
     ],
     "Runs": [
         st.Page(SCREENS / "runs.py", title="Runs", icon=":material/list:", url_path="runs"),

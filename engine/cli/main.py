@@ -7,7 +7,9 @@ restore    Deep Image Prior restoration of one image
 runs       list the runs in the run store
 pr         Fourier phase retrieval of a diffraction pattern (CDI)
 gpr-sweep  phase-transition sweep of generalized phase retrieval
-xray       chest X-ray prediction and the classifier's training
+xray       chest X-ray prediction, robustness and the classifier's training
+batch      many inputs as Ray tasks (restore, pr, xray)
+federated  the federated-learning demo on chest X-rays (Flower)
 
 One error policy for all of them: bad input (an :class:`~engine.core.errors.InputError`, including a
 command line that does not parse) exits with status 2 and one line on stderr; a bug or a resource
@@ -27,7 +29,7 @@ from engine.cli.common import PROG, Parser, UsageError
 from engine.core.errors import InputError
 
 #: subcommand modules, in the order ``--help`` lists them; each has ``register(subparsers)``
-MODULES = ("app", "restore", "runs", "pr", "gpr", "xray")
+MODULES = ("app", "restore", "runs", "pr", "gpr", "xray", "batch", "federated")
 
 
 def build_parser() -> Parser:
