@@ -11,6 +11,10 @@ A map of the packages::
     gpr/    generalized phase retrieval: measurements, initialisers, WF/TWF/RWF/AF/TAF/GS, sweeps, teaching
     xray/   chest X-rays: DICOM and raster reading, display, de-identification, domain checks, classifier,
             saliency, training
+    mri/    single-coil Cartesian MRI: k-space operators, masks, zero-filled, TV, DIP reconstruction
+    federated/  the federated-learning demo on chest X-rays (Flower): simulated sites, FedAvg/FedBN
+    batch/  many inputs as Ray tasks, one run folder each
+    symmetry/   symmetry breaking for learned phase retrieval (in progress: data and network)
     cli/    the ``inverse-studio`` command
 
 The names below load on first use, so ``import engine`` stays cheap::
@@ -53,6 +57,18 @@ _API: dict[str, str] = {
     # chest X-rays
     "Classifier": "engine.xray.predict",
     "read_xray": "engine.xray.display",
+    # MRI
+    "KSpace": "engine.mri.kspace",
+    "make_mask": "engine.mri.kspace",
+    "simulate_kspace": "engine.mri.kspace",
+    "zero_filled": "engine.mri.kspace",
+    "tv_reconstruct": "engine.mri.tv",
+    # DIP as a phase-retrieval prior (solver only; not yet on the pages or the CLI)
+    "DIPPRSolver": "engine.cdi.dip_prior",
+    # beyond one machine
+    "run_batch": "engine.batch",
+    "FederationSpec": "engine.federated.sites",
+    "run_demo": "engine.federated.train",
 }
 
 __all__ = sorted(_API)

@@ -28,12 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.errors import InputError
-from engine.core.reading import open_capped
+from engine.core.reading import check_declared, check_zip, npy_header, open_capped
 
 #: largest pattern accepted, in pixels (512^3 voxels: 512 MiB as float32)
 MAX_ELEMENTS = 512 ** 3
 #: largest file accepted, in bytes
 MAX_FILE_BYTES = 2 * 1024 ** 3
+#: largest decoded array accepted, in bytes (the largest pattern as float32), checked from headers
+MAX_DECODED_BYTES = MAX_ELEMENTS * 4
 SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".edf", ".cxi", ".h5", ".hdf5", ".nxs")
 EXPECTED = "an array file (NPY, NPZ, TIFF, EDF, CXI or HDF5)"
 #: dataset paths tried in order in CXI / HDF5 files
@@ -132,14 +134,11 @@ def _check_elements(shape: tuple[int, ...], name: str) -> None:
 def _read_npy(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
     f = io.BytesIO(src) if isinstance(src, bytes) else open(src, "rb")
     try:
-        version = np.lib.format.read_magic(f)
         # read the header only, so the size is checked before any data is loaded
-        fmt = np.lib.format
-        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = reader(f)
-        if dtype.hasobject:
-            raise InputError(f"{name!r} holds Python objects; expected a numeric array")
+        shape, dtype, _ = npy_header(f, name=repr(name))
         _check_elements(shape, name)
+        check_declared(shape, dtype.itemsize, max_bytes=MAX_DECODED_BYTES, name=repr(name),
+                       what="NPY header")
         f.seek(0)
         return np.load(f, allow_pickle=False), None
     except InputError:
@@ -153,11 +152,9 @@ def _read_npy(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
 def _read_npz(src: bytes | Path, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     f = io.BytesIO(src) if isinstance(src, bytes) else open(src, "rb")
     try:
-        with zipfile.ZipFile(f) as z:
-            for info in z.infolist():  # refuse zip bombs before decompressing anything
-                if info.file_size > MAX_ELEMENTS * 8 + 4096:
-                    raise InputError(f"{name!r}: member {info.filename!r} is too large "
-                                     f"({info.file_size / 2**20:.0f} MiB uncompressed)")
+        # refuse zip bombs before decompressing anything: declared member sizes and NPY headers
+        check_zip(f, max_member_bytes=MAX_DECODED_BYTES + 4096, max_total_bytes=2 * MAX_DECODED_BYTES,
+                  name=repr(name))
         f.seek(0)
         with np.load(f, allow_pickle=False) as npz:
             keys = list(npz.files)
@@ -188,6 +185,8 @@ def _read_tiff(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
                 raise InputError(f"{name!r} holds no image")
             series = tf.series[0]
             _check_elements(series.shape, name)
+            check_declared(series.shape, series.dtype.itemsize, max_bytes=MAX_DECODED_BYTES,
+                           name=repr(name), what="TIFF image")
             return series.asarray(), None
     except InputError:
         raise
@@ -195,9 +194,40 @@ def _read_tiff(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
         raise InputError(f"{name!r} could not be read as TIFF ({type(e).__name__}: {e})") from None
 
 
+_EDF_ITEMSIZE = {"unsignedbyte": 1, "signedbyte": 1, "unsignedshort": 2, "signedshort": 2,
+                 "unsignedinteger": 4, "signedinteger": 4, "unsignedlong": 4, "signedlong": 4,
+                 "float": 4, "floatvalue": 4, "real": 4, "doublevalue": 8, "double": 8,
+                 "unsigned64": 8, "signed64": 8}
+
+
+def _check_edf_header(head: bytes, name: str) -> None:
+    """Refuse an EDF whose first header declares a compression or a size over the limits."""
+    end = head.find(b"}")
+    if end < 0:
+        raise InputError(f"{name!r}: EDF header has no closing '}}' in its first 64 KiB")
+    keys: dict[str, str] = {}
+    for line in head[:end].decode("latin-1").split(";"):
+        if "=" in line:
+            k, v = line.split("=", 1)
+            keys[k.strip().strip("{").strip().lower()] = v.strip()
+    try:
+        dims = tuple(int(keys[k]) for k in ("dim_3", "dim_2", "dim_1") if k in keys)
+    except ValueError:
+        raise InputError(f"{name!r}: EDF header has a non-integer Dim_N") from None
+    if not dims:
+        raise InputError(f"{name!r}: EDF header declares no Dim_1/Dim_2")
+    comp = keys.get("compression", "none").lower()
+    if comp not in ("", "none", "no"):
+        raise InputError(f"{name!r}: compressed EDF ({comp}) is not accepted; save it uncompressed")
+    item = _EDF_ITEMSIZE.get(keys.get("datatype", "float").lower().replace(" ", ""), 8)
+    _check_elements(dims, name)
+    check_declared(dims, item, max_bytes=MAX_DECODED_BYTES, name=repr(name), what="EDF header")
+
+
 def _read_edf(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
     import fabio
 
+    _check_edf_header(_head(src, 64 * 1024), name)
     tmp = None
     try:
         if isinstance(src, bytes):  # fabio reads from a file name only
@@ -225,11 +255,47 @@ def _read_edf(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
             os.unlink(tmp)
 
 
+def _check_h5_links(h, name: str) -> None:
+    """Refuse external links anywhere in the file, and soft links that point nowhere in it."""
+    import h5py
+
+    bad: list[str] = []
+
+    def visit(path: str, link) -> None:
+        if isinstance(link, h5py.ExternalLink):
+            bad.append(f"{name!r}: {path!r} is an external link to {link.filename!r}; links out of the file "
+                       f"are refused")
+        elif isinstance(link, h5py.SoftLink) and h.get(path) is None:
+            bad.append(f"{name!r}: {path!r} is a soft link to {link.path!r}, which is not in the file")
+
+    h.visititems_links(visit)
+    if bad:
+        raise InputError(bad[0])
+
+
+def _check_h5_dataset(ds, name: str) -> None:
+    """Refuse datasets stored outside the file (external raw files, virtual datasets) and huge ones."""
+    if ds.is_virtual:
+        raise InputError(f"{name!r}: dataset {ds.name!r} is a virtual dataset (it maps other files); "
+                         f"save the data in the file itself")
+    if ds.external:
+        raise InputError(f"{name!r}: dataset {ds.name!r} is stored in external files; "
+                         f"save the data in the file itself")
+    if ds.dtype.kind not in "uifb":
+        kind = "complex" if ds.dtype.kind == "c" else str(ds.dtype)
+        raise InputError(f"{name!r}: dataset {ds.name!r} holds {kind} values; expected real photon counts")
+    _check_elements(ds.shape or (), name)
+    check_declared(ds.shape or (), ds.dtype.itemsize, max_bytes=MAX_DECODED_BYTES, name=repr(name),
+                   what=f"dataset {ds.name!r}")
+
+
 def _read_h5(src: bytes | Path, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     import h5py
 
     try:
-        with h5py.File(io.BytesIO(src) if isinstance(src, bytes) else src, "r") as h:
+        # bytes are read through h5py's file-object driver: no temporary file; no file locking
+        with h5py.File(io.BytesIO(src) if isinstance(src, bytes) else src, "r", locking=False) as h:
+            _check_h5_links(h, name)
             ds = next((h[p] for p in CXI_DATA_PATHS if isinstance(h.get(p), h5py.Dataset)), None)
             if ds is None:  # a plain HDF5 file with exactly one 2D/3D numeric dataset is fine too
                 found: list = []
@@ -240,13 +306,13 @@ def _read_h5(src: bytes | Path, name: str) -> tuple[np.ndarray, np.ndarray | Non
                     raise InputError(f"{name!r} has no /entry_1/data_1/data (CXI) and "
                                      f"{len(found)} candidate 2D/3D datasets; expected exactly one")
                 ds = found[0]
-            _check_elements(ds.shape, name)
+            _check_h5_dataset(ds, name)
             data = ds[()]
             mask = None
             for p in CXI_MASK_PATHS:
                 m = h.get(p)
                 if isinstance(m, h5py.Dataset) and m.shape[-data.ndim:] == data.shape[-m.ndim:]:
-                    _check_elements(m.shape, name)
+                    _check_h5_dataset(m, name)
                     mask = m[()]
                     break
         return np.asarray(data), mask

@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Restore one image with the Deep Image Prior and early stopping.")
     ap.add_argument("input", help="PNG/JPEG/TIFF/NPY/NPZ image (uint8, or float in [0, 1])")
     ap.add_argument("--out", required=True, help="output folder (result.png, metrics.csv, summary.json)")
-    ap.add_argument("--task", default="denoise", choices=["denoise", "inpaint", "sr", "deblur", "jpeg"])
+    ap.add_argument("--task", default="denoise", choices=["denoise", "inpaint", "sr", "deblur", "jpeg", "mri"],
+                    help="what to undo (mri: undersampled single-coil k-space, see the MRI flags)")
     ap.add_argument("--reference", help="clean image of the same size, for PSNR/SSIM")
     ap.add_argument("--corrupt", help="corrupt INPUT first with this corruption (see --list-corruptions)")
     ap.add_argument("--severity", type=int, default=3, help="corruption severity 1-5 (default 3)")
@@ -36,10 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ap.add_argument("--seed", type=int, default=0)
     add_device_argument(ap)
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    from engine.mri.cli import add_arguments as add_mri_arguments
+
+    add_mri_arguments(ap)
     ap.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.task == "mri":
+        from engine.mri.cli import run_from_args
+
+        return run_from_args(a)
     import numpy as np
 
     from engine.core.imageio import read_image

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.errors import InputError
-from engine.core.reading import read_capped
+from engine.core.reading import check_declared, check_npy, check_pixels, check_zip, read_capped
 
 MAX_BYTES = 200 * 1024 * 1024  # a bigger upload is refused before it is decoded
-MAX_PIXELS = 40_000_000  # 40 MP: beyond this DIP is unusable anyway
+MAX_PIXELS = 4096 * 4096  # what the DIP solver accepts (engine.dip.solver.MAX_PIXELS): 16.8 MP
+MAX_DECODED_BYTES = MAX_PIXELS * 3 * 2  # RGB 16-bit at the pixel cap: 96 MiB decoded, at most
 MIN_SIDE = 8
-SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy", ".npz")
+SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".npz")
 
 
 def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
@@ -58,6 +59,12 @@ def _read_numpy(data: bytes, name: str, suffix: str) -> np.ndarray:
         if suffix == ".npz":
             if not zipfile.is_zipfile(io.BytesIO(data)):
                 raise InputError(f"{name}: not an NPZ archive")
+            # declared sizes of every member (and its NPY header) before anything is inflated
+            check_zip(io.BytesIO(data), max_member_bytes=MAX_PIXELS * 3 * 8,
+                      max_total_bytes=MAX_PIXELS * 3 * 8, name=name)
+        else:
+            check_npy(data, max_bytes=MAX_PIXELS * 3 * 8, name=name)
+        if suffix == ".npz":
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 if not z.files:
                     raise InputError(f"{name}: the NPZ archive holds no array")
@@ -79,9 +86,16 @@ def _read_tiff(data: bytes, name: str) -> np.ndarray:
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tf:
+            if not len(tf.pages):
+                raise InputError(f"{name}: the TIFF file holds no image")
             page = tf.pages[0]
-            if int(np.prod(page.shape)) > MAX_PIXELS * 4:
-                raise InputError(f"{name}: image of shape {page.shape} is too large")
+            shape = tuple(int(s) for s in page.shape)
+            if len(shape) >= 2:  # width x height first, for the plain message
+                check_pixels(shape[1] if len(shape) == 2 or shape[-1] in (1, 3, 4) else shape[-1],
+                             shape[0] if len(shape) == 2 or shape[-1] in (1, 3, 4) else shape[-2],
+                             max_pixels=MAX_PIXELS, name=name)
+            check_declared(shape, page.dtype.itemsize if page.dtype is not None else 8,
+                           max_bytes=MAX_DECODED_BYTES * 4, name=name, what="TIFF page")
             return page.asarray()
     except InputError:
         raise
@@ -92,11 +106,11 @@ def _read_tiff(data: bytes, name: str) -> np.ndarray:
 def _read_pillow(data: bytes, name: str) -> np.ndarray:
     from PIL import Image
 
+    # Pillow's own bomb check, as a second line behind ours (it raises past twice this)
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise InputError(f"{name}: {im.width}x{im.height} pixels; the limit is "
-                                 f"{MAX_PIXELS / 1e6:.0f} megapixels")
+        with Image.open(io.BytesIO(data)) as im:  # reads the header only
+            check_pixels(im.width, im.height, max_pixels=MAX_PIXELS, name=name)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 return np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.int32)
             if im.mode not in ("L", "RGB"):
@@ -123,10 +137,9 @@ def normalize_image(arr: np.ndarray, name: str = "array") -> np.ndarray:
         raise InputError(f"{name}: shape {arr.shape} is not an image; "
                          "expected (H, W), (H, W, 3) or (3, H, W)")
     h, w = arr.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise InputError(f"{name}: {h}x{w} is too small; each side needs at least {MIN_SIDE} pixels")
-    if h * w > MAX_PIXELS:
-        raise InputError(f"{name}: {h}x{w} pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels")
+    check_pixels(w, h, max_pixels=MAX_PIXELS, min_side=MIN_SIDE, name=name)
+    if arr.size == 0:
+        raise InputError(f"{name}: the array is empty")
     if arr.dtype.kind == "b":
         return arr.astype(np.float32)
     if arr.dtype.kind in "ui":

@@ -13,7 +13,6 @@ WORKFLOWS: dict[str, str] = {
     "gpr": "engine.gpr.workflow",
     "gpr_sweep": "engine.gpr.workflow:run_sweep",
     "xray": "engine.xray.workflow",
-    "xray_robustness": "engine.xray.robustness",
     "mri": "engine.mri.workflow",
     "federated": "engine.federated.workflow",
 }

@@ -31,11 +31,13 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, g
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from engine.core.errors import InputError
-from engine.core.reading import read_capped
+from engine.core.reading import check_declared, inflate_capped, read_capped
 
 MAX_FILE_BYTES = 256 * 2**20  # an uncompressed 16-bit CR/DX film is 10-50 MB; mammograms reach ~100 MB
 MAX_PIXELS = 64 * 2**20  # rows x columns of the decoded frame (float32 copy: 256 MB)
 EXPECTED = "a DICOM, PNG or JPEG file"  # what an unreadable upload should have been, for messages
+MAX_INFLATED_BYTES = 128 * 2**20  # a deflated body inflates to at most this (a 16-bit 8k x 8k film)
+MIN_SIDE = 2  # rows and columns: a 1xN image is no radiograph and breaks the display pipeline
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _DEFLATED = b"1.2.840.10008.1.2.1.99"
 
@@ -171,21 +173,21 @@ def parse(data: bytes, force: bool = False, max_bytes: int = MAX_FILE_BYTES) -> 
 
 
 def _check_deflated_size(data: bytes, limit: int = MAX_FILE_BYTES) -> None:
-    """Refuse a Deflated Explicit VR file whose body inflates past ``limit`` (pydicom inflates it whole)."""
-    if not is_dicom(data) or _DEFLATED not in data[132:4096] or data[132:136] != b"\x02\x00\x00\x00":
+    """Refuse a Deflated Explicit VR file whose body inflates past the cap (pydicom inflates it whole).
+
+    Found with or without the 128-byte preamble: the file meta group is located by its group length
+    element (0002,0000) wherever it starts. The body is inflated in bounded chunks and only counted,
+    so the check itself holds a few hundred KiB at most.
+    """
+    head = bytes(data[:8192])
+    if _DEFLATED not in head:
         return
-    # (0002,0000) File Meta Information Group Length (UL, explicit VR) gives where the deflated body starts.
-    start = 132 + 12 + int.from_bytes(data[140:144], "little")
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    total, pos, chunk = 0, start, 1 << 20
-    try:
-        while pos < len(data) and not inflater.eof:
-            total += len(inflater.decompress(data[pos : pos + chunk], limit + 1 - total))
-            pos += chunk  # input held back by the output cap only matters once the limit is passed
-            if total > limit:
-                raise InputError(f"deflated DICOM inflates to over {limit / 2**20:.0f} MB; refused")
-    except zlib.error as e:
-        raise InputError(f"cannot inflate the deflated DICOM body ({e}); the file is corrupt") from e
+    at = head.find(b"\x02\x00\x00\x00UL\x04\x00")  # (0002,0000) UL, explicit VR little endian
+    if at < 0:
+        raise InputError("deflated DICOM without a file meta group length; the file is corrupt")
+    start = at + 12 + int.from_bytes(head[at + 8 : at + 12], "little")
+    cap = min(limit, MAX_INFLATED_BYTES)
+    inflate_capped(memoryview(data)[start:], limit=cap, keep=False, name="deflated DICOM")
 
 
 def read_dicom(
@@ -232,6 +234,20 @@ def _decode(ds: Dataset, max_pixels: int) -> DicomImage:
         raise InputError(
             f"DICOM image is {cols} x {rows} pixels, over the {max_pixels / 2**20:.0f} Mpixel limit"
         )
+    if min(rows, cols) < MIN_SIDE:
+        raise InputError(f"image is {cols}x{rows} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+    # rows x columns x samples x bits of one frame, from the header, before any decoding
+    samples_hdr = _int(ds.get("SamplesPerPixel")) or 1
+    bits_hdr = _int(ds.get("BitsAllocated")) or 16
+    if not 1 <= samples_hdr <= 4 or bits_hdr not in (1, 8, 16, 32, 64):
+        raise InputError(f"DICOM header declares {samples_hdr} samples of {bits_hdr} bits per pixel; "
+                         f"expected 1 or 3 samples of 8, 16 or 32 bits")
+    check_declared((rows, cols, samples_hdr), max(bits_hdr // 8, 1), max_bytes=max_pixels * 4,
+                   name="DICOM image", what="header")
+    for kw in ("RescaleSlope", "RescaleIntercept"):
+        v = ds.get(kw)
+        if v not in (None, "") and not np.isfinite(_float(v) if _float(v) is not None else np.nan):
+            raise InputError(f"DICOM {kw} is {v}, not a finite number; the header is broken")
     tsyntax = _transfer_syntax(ds, notes)
     _check_decoder(tsyntax)
     frames = _int(ds.get("NumberOfFrames")) or 1

@@ -118,3 +118,25 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class EnsembleNet(nn.Module):
+    """Mean of the logits of several networks (the fold models of a cross-validated training).
+
+    ``cam_layer`` is the first member's: Grad-CAM is invariant to the 1/K scale of the mean, so it shows
+    that member's evidence.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The first member's Grad-CAM layer."""
+        return self.members[0].cam_layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)

@@ -30,6 +30,7 @@ from engine.core.errors import InputError
 from engine.xray import saliency as sal
 from engine.xray.data import resize
 from engine.xray.model import (
+    EnsembleNet,
     build_model,
     sha256_file,
 )
@@ -146,6 +147,8 @@ class Classifier:
         if not cfg.get("weights") or not wpath.is_file():
             raise InputError(f"{path.name}: weights file {cfg.get('weights')!r} not found next to it")
         fmt = cfg.get("format", "state_dict")
+        if fmt == "ensemble":
+            return cls._from_ensemble(path, cfg)
         if fmt == "torchscript":
             return cls._from_torchscript(wpath, cfg)
         if fmt != "state_dict":
@@ -163,6 +166,33 @@ class Classifier:
             raise InputError(
                 f"{wpath.name}: cannot load the weights ({type(e).__name__}: {str(e)[:120]})"
             ) from e
+        name = f"{cfg.get('name', path.stem)} v{cfg.get('version', '?')}"
+        return cls(model, cfg, name, "builtin", cam_layer=model.cam_layer)
+
+    @classmethod
+    def _from_ensemble(cls, path: Path, cfg: dict) -> Classifier:
+        members = cfg.get("members")
+        if not isinstance(members, list) or not members:
+            raise InputError(f"{path.name}: an ensemble config needs a non-empty 'members' list")
+        nets = []
+        for m in members:
+            wpath = path.parent / Path(str(m.get("weights", ""))).name
+            if not wpath.is_file():
+                raise InputError(f"{path.name}: member weights {m.get('weights')!r} not found next to it")
+            _check_size(wpath)
+            if m.get("sha256") and sha256_file(wpath) != m["sha256"]:
+                raise InputError(
+                    f"{wpath.name}: SHA-256 does not match {path.name}; the weights file is damaged or replaced"
+                )
+            try:
+                net = build_model(cfg)
+                net.load_state_dict(torch.load(wpath, map_location="cpu", weights_only=True))
+            except Exception as e:
+                raise InputError(
+                    f"{wpath.name}: cannot load the weights ({type(e).__name__}: {str(e)[:120]})"
+                ) from e
+            nets.append(net)
+        model = EnsembleNet(nets)
         name = f"{cfg.get('name', path.stem)} v{cfg.get('version', '?')}"
         return cls(model, cfg, name, "builtin", cam_layer=model.cam_layer)
 

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from engine.core.errors import InputError
-from engine.xray.dicom import MAX_PIXELS, DicomImage
+from engine.xray.dicom import MAX_PIXELS, MIN_SIDE, DicomImage
 
 FORMATS = ("PNG", "JPEG")
 _COLOUR_TOLERANCE = 2.0  # grey levels; JPEG chroma noise in a grey picture stays below this
@@ -82,6 +82,8 @@ def read_raster(data: bytes, *, max_pixels: int = MAX_PIXELS) -> DicomImage:
     w, h = im.size
     if w * h > max_pixels:  # checked before decoding: Image.open reads only the header
         raise InputError(f"picture is {w} x {h} pixels, over the {max_pixels / 2**20:.0f} Mpixel limit")
+    if min(w, h) < MIN_SIDE:
+        raise InputError(f"image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

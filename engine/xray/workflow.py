@@ -40,8 +40,20 @@ PREVIEW_SIDE = 192
 # ------------------------------------------------------------------------------------------ images
 def model_input(xray: XrayImage, *, window: tuple[float, float] | None = None, invert: bool = False,
                 preset: str = "Default (header)") -> np.ndarray:
-    """The displayed image as uint8 (bone white unless ``invert``): what is predicted and stored."""
-    return xray.display_uint8(window, invert, preset)
+    """The classifier's fixed input as uint8: one preprocessing of the stored pixels, whatever the view.
+
+    ``window``, ``invert`` and ``preset`` are accepted for old callers and ignored: window/level and
+    invert are display-only. PNG/JPEG: the stored codes scaled by the code range of their bit depth
+    (code / 255 for 8-bit, as in training). DICOM: the modality LUT (applied by the reader), then the
+    header's VOI LUT or first window if present, else the 0.5-99.5 percentile range, then MONOCHROME1
+    turned into MONOCHROME2 (bone white; a property of the data, not of the display).
+    """
+    del window, invert, preset
+    if xray.header.get("source") in ("png", "jpeg"):
+        bits = int(xray.header.get("bits_stored") or 8)
+        top = 255.0 if bits <= 8 else float(2**bits - 1)
+        return to_uint8(np.clip(xray.pixels / top, 0.0, 1.0))
+    return xray.display_uint8(None, False, "Default (header)")
 
 
 def as_float(img: np.ndarray) -> np.ndarray:
@@ -71,7 +83,8 @@ def thumbnail(img: np.ndarray, *, side: int = PREVIEW_SIDE) -> np.ndarray:
 def model_facts(clf: Classifier) -> dict:
     """Name, version and the operating point of a classifier, from its config (for reports and the page)."""
     cfg = clf.config
-    val = cfg.get("validation", {}) if isinstance(cfg.get("validation"), dict) else {}
+    val = cfg.get("validation", cfg.get("cross_validation", {}))
+    val = val if isinstance(val, dict) else {}
     metrics = val.get("metrics", {}) if isinstance(val.get("metrics"), dict) else {}
     ci = val.get("ci95", {}) if isinstance(val.get("ci95"), dict) else {}
     return {
@@ -138,7 +151,7 @@ def batch_params(items: list[tuple[str, XrayImage]], *, preset: str = "Default (
     arrays, entries = {}, []
     for i, (name, xr) in enumerate(items):
         key = f"img{i}"
-        arrays[key] = model_input(xr, invert=invert, preset=preset)
+        arrays[key] = model_input(xr)
         ext = Path(name).suffix.lower()[:6] if name else ""
         entries.append({"array": key, "name": f"image {i + 1}{f' ({ext})' if ext else ''}",
                         "header": job_header(xr.header, forbid=xr.phi_values)})

@@ -25,7 +25,7 @@ def test_every_public_name_resolves():
 def test_engine_root_holds_packages_only():
     modules = sorted(p.name for p in ROOT.glob("*.py"))
     assert modules == ["__init__.py"]
-    expected = {"core", "runs", "jobs", "dip", "cdi", "gpr", "xray", "cli"}
+    expected = {"core", "runs", "jobs", "dip", "cdi", "gpr", "xray", "mri", "symmetry", "federated", "batch", "cli"}
     assert {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()} == expected
 
 

@@ -17,7 +17,7 @@ import torch
 import engine
 from engine.core.operator import Operator, adjointness_gap
 
-DOMAINS = ("dip", "cdi", "gpr", "xray")
+DOMAINS = ("dip", "cdi", "gpr", "xray", "mri")
 
 
 def _examples() -> dict:

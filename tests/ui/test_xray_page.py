@@ -99,13 +99,19 @@ def test_sample_shows_calibrated_score_and_domain_warning():
 @needs_sample
 def test_window_preset_invert_and_zoom_rerender():
     at = _with_sample()
-    first = _image_urls(at)
+
+    def prediction() -> list[str]:
+        return [m.value for m in at.markdown if m.value.startswith("Prediction:")]
+
+    first, first_p = _image_urls(at), prediction()
     at.selectbox(key="preset").set_value("Lung").run()
-    lung = _image_urls(at)
+    lung, lung_p = _image_urls(at), prediction()
     at.checkbox(key="invert").check()
     at.select_slider(key="zoom").set_value(4.0).run()
-    inverted = _image_urls(at)
+    inverted, inverted_p = _image_urls(at), prediction()
     assert not at.exception and len({first[0], lung[0], inverted[0]}) == 3
+    # window/level and invert are display-only: the score does not move
+    assert first_p and first_p == lung_p == inverted_p
     assert "4x zoom" in at.get("image")[0].proto.imgs[0].caption
     at.selectbox(key="preset").set_value("Custom (sliders)").run()
     assert not at.exception

@@ -55,10 +55,12 @@ def _read(digest: str, _data: bytes, name: str) -> XrayImage:
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)
 def _analyse(digest: str, window: tuple[float, float] | None, invert: bool, preset: str,
              _xray: XrayImage) -> dict:
-    img = wf.model_input(_xray, window=window, invert=invert, preset=preset)
-    grey = wf.as_float(img)
+    # the classifier sees one fixed preprocessing of the stored pixels; window, preset and invert
+    # change only what is drawn (the view and the exported overlay)
+    grey = wf.as_float(wf.model_input(_xray))
+    view = wf.as_float(_xray.display_uint8(window, invert, preset))
     label, p = _classifier().predict(grey)
-    return {"grey": grey, "label": label, "p": p,
+    return {"grey": grey, "view": view, "label": label, "p": p,
             "domain": domain_warnings(_xray.header, image_stats(grey))}
 
 
@@ -227,7 +229,7 @@ def score_panel(clf: Classifier, label: str, p: float) -> None:
 
 def viewer(state: dict, smap: SaliencyMap | None, opts: dict, zoom: tuple[float, float, float]) -> None:
     """Draw the film (and its map, blended or beside it) at the chosen zoom and pan."""
-    grey = state["grey"]
+    grey = state["view"]
     top, bottom, left, right = zoom_box(grey.shape, *zoom)
     view = fit(grey[top:bottom, left:right])
     caption = f"{right - left} x {bottom - top} pixels shown"
@@ -347,7 +349,7 @@ def export(item: dict, state: dict, smap: SaliencyMap | None, opts: dict, window
 
     def export_file() -> bytes:
         overlay = None if smap is None else heat_rgba(smap.upsampled, smap, opts["colormap"])
-        return export_png(state["grey"], overlay, opacity=opts["opacity"])
+        return export_png(state["view"], overlay, opacity=opts["opacity"])
 
     d = st.columns(4)
     d[0].download_button("De-identified PNG", export_file, "xray-review.png", "image/png", key="dl-png",

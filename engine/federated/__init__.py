@@ -1,0 +1,1 @@
+"""Federated learning on chest X-rays: simulated hospitals, FedAvg through Flower, FedBN, baselines."""

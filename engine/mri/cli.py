@@ -1,0 +1,146 @@
+"""Command-line glue of ``inverse-studio restore INPUT --task mri``.
+
+``add_arguments(parser)`` adds the MRI flags to the restore parser (``--factor``, ``--mask`` and
+``--simulate`` only when that parser lacks them: restore already has them for its other tasks);
+``run_from_args(args)`` does the run and returns the exit status. Without ``--simulate`` INPUT is
+measured k-space (``.npy``/``.npz``/``.h5``); with it, INPUT is a grey image (DICOM, PNG, JPEG, TIFF,
+NPY, NPZ) or a built-in name (``phantom``, ``MR_small``, a bundled sample), and ``summary.json`` has
+``input_psnr`` (the zero-filled image's PSNR), ``tv_psnr``, ``es_psnr`` and ``peak_psnr``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from engine.core.errors import InputError
+
+
+def _has(parser: argparse.ArgumentParser, flag: str) -> bool:
+    return flag in parser._option_string_actions  # noqa: SLF001 - argparse keeps no public lookup
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The MRI flags, on the ``restore`` parser (or any parser, e.g. in a test)."""
+    if not _has(parser, "--factor"):
+        parser.add_argument("--factor", type=int, default=4, choices=[2, 4, 8],
+                            help="MRI: acceleration of the generated mask")
+    if not _has(parser, "--mask"):
+        parser.add_argument("--mask", help="MRI: k-space mask file (NPY/NPZ/PNG; nonzero = measured)")
+    if not _has(parser, "--simulate"):
+        parser.add_argument("--simulate", action="store_true",
+                            help="MRI: INPUT is a grey image; simulate its undersampled k-space")
+    g = parser.add_argument_group("MRI (--task mri)")
+    g.add_argument("--mask-kind", default="random", choices=["random", "equispaced"],
+                   help="MRI: columns outside the fully sampled centre (default random)")
+    g.add_argument("--noise-sigma", type=float, default=0.0,
+                   help="MRI --simulate: complex Gaussian noise per k-space sample (default 0)")
+    g.add_argument("--size", type=int, default=None,
+                   help="MRI --simulate: resize the image to SIZE x SIZE (default: phantom 128, files as they are)")
+    g.add_argument("--slice", type=int, default=None, dest="kspace_slice",
+                   help="MRI: slice of a k-space volume (default the middle one)")
+    g.add_argument("--tv-weight", type=float, default=None, help="MRI: λ of the TV baseline (default 0.001)")
+    g.add_argument("--tv-iters", type=int, default=None, help="MRI: FISTA iterations of the TV baseline")
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Read INPUT (and --mask) and build the run's arrays and params; every check before anything is written."""
+    import numpy as np
+
+    from engine.mri.inputs import builtin_image, image_names, read_grey, read_kspace, read_mask
+    from engine.mri.workflow import prepare_inputs
+
+    params = {"mask_kind": getattr(args, "mask_kind", "random"), "acceleration": int(getattr(args, "factor", 4)),
+              "noise_sigma": float(getattr(args, "noise_sigma", 0.0) or 0.0),
+              "preset": getattr(args, "preset", None), "stopping": getattr(args, "stopping", "wmv"),
+              "max_iters": getattr(args, "max_iters", None), "seed": int(getattr(args, "seed", 0) or 0),
+              "tv_weight": getattr(args, "tv_weight", None), "tv_iters": getattr(args, "tv_iters", None)}
+    if params["noise_sigma"] < 0:
+        raise InputError(f"--noise-sigma {params['noise_sigma']}; expected >= 0")
+    src = str(args.input)
+    size = getattr(args, "size", None)
+    if size is not None and not 8 <= size <= 1024:
+        raise InputError(f"--size {size}; expected 8 to 1024")
+    if getattr(args, "simulate", False):
+        if not Path(src).exists() and src in image_names():
+            image = builtin_image(src, size)
+        else:
+            image = read_grey(src, size=size)
+        mask = read_mask(args.mask, image.shape) if getattr(args, "mask", None) else None
+        arrays, params = prepare_inputs(params, image=image, mask=mask)
+    else:
+        if size is not None:
+            raise InputError("--size only applies with --simulate (measured k-space keeps its size)")
+        k, m = read_kspace(src, mask=getattr(args, "mask", None), slice_index=getattr(args, "kspace_slice", None))
+        arrays, params = prepare_inputs(params, kspace=k, mask=m)
+    params["input"] = Path(src).name
+    return {k: np.asarray(v) for k, v in arrays.items()}, params
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``restore --task mri``: a run folder at ``--out`` with the images, metrics.csv and summary.json."""
+    from engine.cli.common import resolve_device
+    from engine.jobs import run_inline
+    from engine.runs import RunStore
+
+    out = Path(args.out)
+    device = resolve_device(args)
+    arrays, params = load_inputs(args)
+    params["device"] = device
+    if (out / "summary.json").exists() or (out / "result.png").exists():
+        raise InputError(f"{out} already holds a run; choose another --out folder")
+    run = RunStore.create_at(out, {"kind": "mri", "params": params, "input": params["input"]})
+    for k, v in arrays.items():
+        run.save_array(k, v)
+    bar = None
+    if not getattr(args, "quiet", False):
+        from tqdm import tqdm
+
+        bar = tqdm(total=None, unit="it", file=sys.stderr, dynamic_ncols=True)
+
+    def on_publish(it: int, row: dict, extra: dict) -> None:
+        if bar is not None and it > 0:
+            if extra.get("max_iters") and bar.total != extra["max_iters"]:
+                bar.total = extra["max_iters"]
+            bar.n = it
+            post = {k: f"{row[k]:.4g}" for k in ("loss", "psnr") if isinstance(row.get(k), float)}
+            if extra.get("es_iteration") is not None:
+                post["t*"] = extra["es_iteration"]
+            bar.set_postfix(post, refresh=False)
+            bar.refresh()
+
+    t0 = time.time()
+    try:
+        state, summary = run_inline(run, device=device, on_publish=on_publish)
+    except KeyboardInterrupt:
+        state, summary = "cancelled", {}
+    if bar is not None:
+        bar.close()
+    write_metrics_csv(run.metrics(), out / "metrics.csv")
+    if state != "done":
+        msg = run.status().get("message") or state
+        raise InputError(f"MRI reconstruction {state}: {msg}")
+    summary.setdefault("wall_seconds", round(time.time() - t0, 3))
+    run.write_json("summary.json", summary)
+    for w in summary.get("warnings") or []:
+        print(f"warning: {w}", file=sys.stderr)
+    print(json.dumps({k: summary.get(k) for k in ("input_psnr", "tv_psnr", "es_psnr", "peak_psnr", "es_iteration",
+                                                   "stopped_iteration", "wall_seconds")}), file=sys.stderr)
+    return 0
+
+
+def write_metrics_csv(rows: list[dict], path: Path) -> None:
+    """The DIP curve as CSV (iteration, loss, psnr, ssim, es_variance)."""
+    cols = ["iteration", "loss", "psnr", "ssim", "es_variance"]
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
+    os.replace(tmp, path)
