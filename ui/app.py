@@ -17,7 +17,7 @@ PAGES = {
     "Restore": [
         st.Page(SCREENS / "restoration.py", title="Restoration (DIP)", icon=":material/auto_fix_high:",
                 url_path="restoration", default=True),
-        st.Page(SCREENS / "mri.py", title="MRI (DIP)", icon=":material/mri:", url_path="mri"),
+        st.Page(SCREENS / "mri.py", title="MRI (DIP)", icon=":material/neurology:", url_path="mri"),
     ],
     "Phase retrieval": [
         st.Page(SCREENS / "phase_retrieval.py", title="Beamline CDI", icon=":material/blur_circular:",
