@@ -58,3 +58,21 @@ def plot_has_marker(page, title: str) -> bool:  # noqa: ANN001
             }
             return false;
         }""", title)
+
+
+def plot_last_x(page, title: str) -> float | None:  # noqa: ANN001
+    """The last x value of the first trace of the chart titled ``title`` (None if absent).
+
+    A thinned curve keeps a bounded number of points, so its length stops growing while the run goes
+    on; its last x (the newest iteration) still moves.
+    """
+    return page.evaluate(
+        r"""(title) => {
+            for (const g of document.querySelectorAll('.js-plotly-plot')) {
+                const t = g.layout && g.layout.title && (g.layout.title.text || '').replace(/<\/?b>/g, '');
+                if (t === title && g.data && g.data.length && g.data[0].x.length) {
+                    const x = g.data[0].x; return Number(x[x.length - 1]);
+                }
+            }
+            return null;
+        }""", title)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.e2e.helpers import fill_number
+from tests.e2e.helpers import plot_last_x as _plot_last_x
 from tests.e2e.helpers import plot_points as _plot_points
 from tests.e2e.helpers import select as _select
 
@@ -76,12 +77,12 @@ def test_cdi_likelihood_and_iterate_update_live(page, app_url):
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Run", exact=True).click()
 
-    counts: list[int] = []
+    counts: list[float] = []
     srcs: list[str] = []
     deadline = time.time() + 90
     while time.time() < deadline and (len(counts) < 4 or len(srcs) < 3):
-        n = _plot_points(page, LLK_TITLE)
-        if n and (not counts or n != counts[-1]):
+        n = _plot_last_x(page, LLK_TITLE)  # the newest iteration drawn (the curve itself is thinned)
+        if n is not None and (not counts or n != counts[-1]):
             counts.append(n)
         src = _preview_src(page)
         if src and (not srcs or src != srcs[-1]):
