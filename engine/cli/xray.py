@@ -101,7 +101,6 @@ def read_grey(path: Path) -> tuple[np.ndarray, list[str]]:
     """
     from engine.xray.display import read_xray
     from engine.xray.domain import domain_warnings, image_stats
-
     from engine.xray.workflow import as_float, model_input
 
     xr = read_xray(path, path.name)

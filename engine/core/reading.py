@@ -110,7 +110,7 @@ def check_declared(shape: tuple[int, ...], itemsize: int, *, max_bytes: int, nam
     return n
 
 
-def npy_header(f, *, name: str = "array") -> tuple[tuple[int, ...], "object", bool]:
+def npy_header(f, *, name: str = "array") -> tuple[tuple[int, ...], object, bool]:
     """Shape, dtype and Fortran order from an open ``.npy`` stream, without reading the data.
 
     The stream is left at the start of the data. A pickled (object) dtype is refused here.

@@ -119,7 +119,7 @@ def site_summary(spec: FederationSpec) -> list[dict]:
     items = list_dataset(spec.data)
     out = []
     for s, sp in enumerate(assign_patients(spec)):
-        row = {"site": s, "shift": "%s %d" % SHIFTS[s % len(SHIFTS)]}
+        row = {"site": s, "shift": "{} {}".format(*SHIFTS[s % len(SHIFTS)])}
         for split, idx in sp.items():
             lab = [items[i].label for i in idx]
             row[f"{split}_films"] = len(lab)

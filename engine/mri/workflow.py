@@ -46,8 +46,20 @@ from engine.core.seeds import Seed
 from engine.dip.presets import default_preset, get_preset
 from engine.dip.solver import DIPSolver
 from engine.dip.workflow import stop_warning
-from engine.mri.kspace import (ACCELERATIONS, MASK_KINDS, KSpace, KSpaceStacked, acceleration_of, check_shape,
-                               log_magnitude, low_res_phase, make_mask, simulate_kspace, stack_complex, zero_filled)
+from engine.mri.kspace import (
+    ACCELERATIONS,
+    MASK_KINDS,
+    KSpace,
+    KSpaceStacked,
+    acceleration_of,
+    check_shape,
+    log_magnitude,
+    low_res_phase,
+    make_mask,
+    simulate_kspace,
+    stack_complex,
+    zero_filled,
+)
 from engine.mri.tv import DEFAULT_ITERS, DEFAULT_WEIGHT, tv_reconstruct
 
 # The cpu preset's P = 75 and 640 iterations are tuned for denoising; fitting k-space keeps improving

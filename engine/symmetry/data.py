@@ -244,7 +244,7 @@ def symmetric_copies(x: np.ndarray, setting: str, *, config: DataConfig | None =
 
     Their mean is what a network trained without the restriction tends to output.
     """
-    cfg = config or DataConfig()
+    del config  # the copies depend on the setting only; kept for a uniform signature
     group = GROUPS[check_setting(setting)]
     base = [x]
     if "flip" in group:

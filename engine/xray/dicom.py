@@ -19,7 +19,6 @@ import re
 import subprocess
 import sys
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path

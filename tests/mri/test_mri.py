@@ -14,8 +14,18 @@ from engine.core.errors import InputError
 from engine.core.metrics import psnr
 from engine.core.operator import adjointness_gap
 from engine.mri.inputs import builtin_image, read_kspace
-from engine.mri.kspace import (KSpace, KSpaceStacked, acceleration_of, center_is_sampled, fft2c, ifft2c, make_mask,
-                               simulate_kspace, stack_complex, zero_filled)
+from engine.mri.kspace import (
+    KSpace,
+    KSpaceStacked,
+    acceleration_of,
+    center_is_sampled,
+    fft2c,
+    ifft2c,
+    make_mask,
+    simulate_kspace,
+    stack_complex,
+    zero_filled,
+)
 from engine.mri.tv import tv_reconstruct
 from tests.mri.operator_examples import EXAMPLES
 

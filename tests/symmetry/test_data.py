@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from engine.core.errors import InputError
-from engine.symmetry.data import (SETTINGS, apply_setting, base_objects, canonicalize, flip,
-                                  fourier_magnitude, make_split, shift)
+from engine.symmetry.data import (
+    SETTINGS,
+    apply_setting,
+    base_objects,
+    canonicalize,
+    flip,
+    fourier_magnitude,
+    make_split,
+    shift,
+)
 from engine.symmetry.model import SmallUNet, parameter_count
 
 
