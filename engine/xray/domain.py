@@ -103,8 +103,10 @@ def domain_warnings(
     lo_age, hi_age = reference.age_range_years
     age = header.get("patient_age_years")
     if age is not None and age > max_age_years:
+        # HIPAA Safe Harbor: ages over 89 are one group, "90+"; an exact age narrows identity
+        shown = "90+" if age >= 90 else f"{age:.0f}"
         out.append(
-            f"patient age {age:.0f} years: the model was trained on children aged {lo_age:.0f}-{hi_age:.0f}; "
+            f"patient age {shown} years: the model was trained on children aged {lo_age:.0f}-{hi_age:.0f}; "
             "its output on older patients is not validated"
         )
     elif age is not None and age < lo_age:

@@ -1,4 +1,4 @@
-"""The classifier's input is one fixed preprocessing of the stored pixels, whatever the view."""
+"""The review contract: the score ignores the display; ages over 89 are shown as "90+"."""
 
 from __future__ import annotations
 
@@ -47,3 +47,11 @@ def test_probability_identical_across_every_window_preset_and_invert(name, data)
             views.add(xray.display_uint8(window, invert, preset).tobytes())
     assert len(probs) == 1, probs
     assert len(views) > 1  # the view itself does change
+
+
+def test_age_over_89_is_reported_as_90_plus_not_exactly():
+    from engine.xray.domain import domain_warnings
+
+    text = " ".join(domain_warnings({"patient_age_years": 94.0, "source": "dicom"}))
+    assert "90+" in text and "94" not in text
+    assert "age 64 years" in " ".join(domain_warnings({"patient_age_years": 64.0, "source": "dicom"}))
