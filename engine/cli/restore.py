@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
-import sys
-import time
 from pathlib import Path
 
-from engine.cli.common import add_device_argument, add_subparser, resolve_device
+from engine.cli.common import add_device_argument, add_subparser, resolve_device, run_headless
 from engine.core.errors import InputError
 
 
@@ -52,7 +47,6 @@ def run(a: argparse.Namespace) -> int:
 
     from engine.core.imageio import read_image
     from engine.dip.inputs import prepare_inputs
-    from engine.jobs import run_inline
     from engine.runs import RunStore
 
     out = Path(a.out)
@@ -72,48 +66,6 @@ def run(a: argparse.Namespace) -> int:
     run = RunStore.create_at(out, {"kind": "restore", "params": params, "input": Path(a.input).name})
     for k, v in arrays.items():
         run.save_array(k, np.asarray(v))
-    bar = None
-    if not a.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=params.get("max_iters") or None, unit="it", file=sys.stderr, dynamic_ncols=True)
-
-    def on_publish(it: int, row: dict, extra: dict) -> None:
-        if bar is not None:
-            bar.n = it
-            post = {k: f"{row[k]:.4g}" for k in ("loss", "psnr") if isinstance(row.get(k), float)}
-            if "es_iteration" in extra:
-                post["t*"] = extra["es_iteration"]
-            bar.set_postfix(post, refresh=False)
-            bar.refresh()
-
-    t0 = time.time()
-    try:
-        state, summary = run_inline(run, device=device, on_publish=on_publish)
-    except KeyboardInterrupt:
-        state, summary = "cancelled", {}
-    if bar is not None:
-        bar.close()
-    _write_metrics_csv(run.metrics(), out / "metrics.csv")
-    if state != "done":
-        msg = run.status().get("message") or state
-        raise InputError(f"restoration {state}: {msg}")
-    summary.setdefault("wall_seconds", round(time.time() - t0, 3))
-    run.write_json("summary.json", summary)
-    for w in summary.get("warnings") or []:  # e.g. the budget ran out before the detector fired
-        print(f"warning: {w}", file=sys.stderr)
-    print(json.dumps({k: summary.get(k) for k in ("es_iteration", "stopped_iteration", "es_psnr",
-                                                   "peak_psnr", "wall_seconds")}), file=sys.stderr)
+    run_headless(run, device=device, what="restoration", quiet=a.quiet, total=params.get("max_iters"),
+                 report=("es_iteration", "stopped_iteration", "es_psnr", "peak_psnr", "wall_seconds"))
     return 0
-
-
-def _write_metrics_csv(rows: list[dict], path: Path) -> None:
-    cols = ["iteration", "loss", "psnr", "ssim", "es_variance"]
-    extra = sorted({k for r in rows for k in r} - set(cols) - {"t"})
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(cols + extra)
-        for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols + extra])
-    os.replace(tmp, path)

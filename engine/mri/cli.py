@@ -11,11 +11,6 @@ NPY, NPZ) or a built-in name (``phantom``, ``MR_small``, a bundled sample), and 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
-import sys
-import time
 from pathlib import Path
 
 from engine.core.errors import InputError
@@ -84,8 +79,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``restore --task mri``: a run folder at ``--out`` with the images, metrics.csv and summary.json."""
-    from engine.cli.common import resolve_device
-    from engine.jobs import run_inline
+    from engine.cli.common import resolve_device, run_headless
     from engine.runs import RunStore
 
     out = Path(args.out)
@@ -97,50 +91,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     run = RunStore.create_at(out, {"kind": "mri", "params": params, "input": params["input"]})
     for k, v in arrays.items():
         run.save_array(k, v)
-    bar = None
-    if not getattr(args, "quiet", False):
-        from tqdm import tqdm
-
-        bar = tqdm(total=None, unit="it", file=sys.stderr, dynamic_ncols=True)
-
-    def on_publish(it: int, row: dict, extra: dict) -> None:
-        if bar is not None and it > 0:
-            if extra.get("max_iters") and bar.total != extra["max_iters"]:
-                bar.total = extra["max_iters"]
-            bar.n = it
-            post = {k: f"{row[k]:.4g}" for k in ("loss", "psnr") if isinstance(row.get(k), float)}
-            if extra.get("es_iteration") is not None:
-                post["t*"] = extra["es_iteration"]
-            bar.set_postfix(post, refresh=False)
-            bar.refresh()
-
-    t0 = time.time()
-    try:
-        state, summary = run_inline(run, device=device, on_publish=on_publish)
-    except KeyboardInterrupt:
-        state, summary = "cancelled", {}
-    if bar is not None:
-        bar.close()
-    write_metrics_csv(run.metrics(), out / "metrics.csv")
-    if state != "done":
-        msg = run.status().get("message") or state
-        raise InputError(f"MRI reconstruction {state}: {msg}")
-    summary.setdefault("wall_seconds", round(time.time() - t0, 3))
-    run.write_json("summary.json", summary)
-    for w in summary.get("warnings") or []:
-        print(f"warning: {w}", file=sys.stderr)
-    print(json.dumps({k: summary.get(k) for k in ("input_psnr", "tv_psnr", "es_psnr", "peak_psnr", "es_iteration",
-                                                   "stopped_iteration", "wall_seconds")}), file=sys.stderr)
+    run_headless(run, device=device, what="MRI reconstruction", quiet=getattr(args, "quiet", False), total=None,
+                 report=("input_psnr", "tv_psnr", "es_psnr", "peak_psnr", "es_iteration", "stopped_iteration",
+                         "wall_seconds"))
     return 0
-
-
-def write_metrics_csv(rows: list[dict], path: Path) -> None:
-    """The DIP curve as CSV (iteration, loss, psnr, ssim, es_variance)."""
-    cols = ["iteration", "loss", "psnr", "ssim", "es_variance"]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(cols)
-        for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
-    os.replace(tmp, path)

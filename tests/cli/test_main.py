@@ -97,3 +97,15 @@ def test_app_file_is_found_without_importing_the_ui():
 
     path = app_file()
     assert path.name == "app.py" and path.parent.name == "ui" and path.is_file()
+
+
+def test_metrics_csv_never_follows_a_planted_temp_link(tmp_path):
+    from engine.cli.common import write_metrics_csv
+
+    target = tmp_path / "precious.txt"
+    target.write_text("keep")
+    (tmp_path / "metrics.csv.tmp").symlink_to(target)  # the old predictable temp name
+    write_metrics_csv([{"iteration": 1, "loss": 0.5, "extra": 2}], tmp_path / "metrics.csv")
+    assert target.read_text() == "keep"
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == "iteration,loss,psnr,ssim,es_variance,extra"
+    assert not list(tmp_path.glob(".metrics-*"))

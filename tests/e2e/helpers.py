@@ -76,3 +76,16 @@ def plot_last_x(page, title: str) -> float | None:  # noqa: ANN001
             }
             return null;
         }""", title)
+
+
+def stop_run(page) -> None:  # noqa: ANN001
+    """Press the run's Stop button (in the page body: the app header has its own "Stop")."""
+    stop = page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True)
+    for _ in range(5):  # the live fragment redraws the button twice a second
+        if not stop.count():
+            return
+        try:
+            stop.first.click(timeout=2000)
+            return
+        except Exception:  # detached by a redraw: take the new one
+            page.wait_for_timeout(200)

@@ -8,23 +8,11 @@ import pytest
 
 from tests.e2e.helpers import fill_number
 from tests.e2e.helpers import plot_points as _plot_points
+from tests.e2e.helpers import stop_run as _stop
 
 pytestmark = pytest.mark.e2e
 
 LOSS_TITLE = "DIP data loss"
-
-
-def _stop(page) -> None:  # noqa: ANN001
-    """Press the run's Stop button (in the page body: the app header has its own "Stop")."""
-    stop = page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True)
-    for _ in range(5):  # the live fragment redraws the button twice a second
-        if not stop.count():
-            return
-        try:
-            stop.first.click(timeout=2000)
-            return
-        except Exception:  # detached by a redraw: take the new one
-            page.wait_for_timeout(200)
 
 
 def test_mri_loss_curve_grows_live_and_reconstructions_are_shown(page, app_url):

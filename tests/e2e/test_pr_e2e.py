@@ -14,6 +14,7 @@ from tests.e2e.helpers import fill_number
 from tests.e2e.helpers import plot_last_x as _plot_last_x
 from tests.e2e.helpers import plot_points as _plot_points
 from tests.e2e.helpers import select as _select
+from tests.e2e.helpers import stop_run as _stop
 
 pytestmark = pytest.mark.e2e
 
@@ -42,19 +43,6 @@ def _set_recipe(page, recipe: str, caption: str) -> None:  # noqa: ANN001
         except PlaywrightTimeout:
             if attempt == 2:
                 raise
-
-
-def _stop(page) -> None:  # noqa: ANN001
-    """Press the run's Stop button (in the page body: the app header has its own "Stop")."""
-    stop = page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True)
-    for _ in range(5):  # the live fragment redraws the button twice a second
-        if not stop.count():
-            return
-        try:
-            stop.first.click(timeout=2000)
-            return
-        except Exception:  # detached by a redraw: take the new one
-            page.wait_for_timeout(200)
 
 
 def _preview_src(page) -> str | None:  # noqa: ANN001
