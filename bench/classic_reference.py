@@ -10,6 +10,7 @@ Usage::
 
     python bench/classic_reference.py --image astronaut --iters 1700 --threads 1 \
         --out bench/results/classic_astronaut_cpu.jsonl
+    python bench/classic_reference.py --image kodim02 --size 128 --iters 1500 --threads 1   # a dev image's centre crop
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import time
 
 import numpy as np
 import torch
+from cpu_preset import DEV_IMAGES, classic_log, load_clean
 
 from engine.core.seeds import numpy_rng, torch_generator
 from engine.dip.priors.skip import classic_skip_net
-from engine.dip.samples import load_sample
 
 
 def main() -> None:
@@ -36,12 +37,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help=f"default: cpu_preset's classic_log(image, size); images: samples or {DEV_IMAGES}")
     a = ap.parse_args()
+    a.out = a.out or str(classic_log(a.image, a.size))
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     rng = numpy_rng(a.seed)
-    clean = load_sample(a.image, a.size)
+    clean = load_clean(a.image, a.size)
     noisy = np.clip(clean + rng.normal(0, a.sigma / 255.0, clean.shape), 0, 1).astype(np.float32)
     to_t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(dev)  # noqa: E731
     y, gt = to_t(noisy), to_t(clean)

@@ -26,6 +26,7 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine.core.metrics import psnr
@@ -36,15 +37,35 @@ from engine.dip.solver import DIPSolver
 
 RESULTS = Path(__file__).parent / "results"
 # the issue's figure for the classic recipe on three classic 256^2 images; context only
-FRONT_KEYS = ("config", "image", "overrides", "wall_s", "cpu_s", "ms_per_iteration", "cpu_ms_per_iteration",
+FRONT_KEYS = ("config", "image", "size", "overrides", "wall_s", "cpu_s", "ms_per_iteration", "cpu_ms_per_iteration",
               "es_iteration", "stopped_iteration", "es_fired_at", "es_psnr", "peak_psnr", "peak_iteration",
               "peak_psnr_raw", "db_short_of_classic_peak", "threads", "loadavg_start")
 PUBLISHED_CLASSIC_RANGE = {"peak_psnr_db": [28.7, 32.0], "peak_iterations": [1070, 1650]}
 
 
-def classic_peak(image: str) -> dict | None:
+DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "es-wmv-dev"
+DEV_IMAGES = ("kodim01", "kodim02", "kodim12")
+
+
+def load_clean(image: str, size: int) -> np.ndarray:
+    """A bundled sample (``load_sample``) or, for an ES-WMV dev image, the centre ``size`` crop of its clean PNG."""
+    if image not in DEV_IMAGES:
+        return load_sample(image, size)
+    from PIL import Image
+
+    a = np.asarray(Image.open(DEV_DATA / f"{image}_clean.png").convert("RGB"), np.float32) / 255.0
+    top, left = (a.shape[0] - size) // 2, (a.shape[1] - size) // 2
+    return np.ascontiguousarray(a[top:top + size, left:left + size])
+
+
+def classic_log(image: str, size: int = 256) -> Path:
+    """Where bench/classic_reference.py logs the classic recipe on ``image`` at ``size``."""
+    return RESULTS / (f"classic_{image}_cpu.jsonl" if size == 256 else f"classic_{image}_{size}_cpu.jsonl")
+
+
+def classic_peak(image: str, size: int = 256) -> dict | None:
     """Peak PSNR of the classic recipe from its per-iteration log, if it was measured."""
-    p = RESULTS / f"classic_{image}_cpu.jsonl"
+    p = classic_log(image, size)
     if not p.exists():
         return None
     best, best_it, n, meta = -1.0, 0, 0, {}
@@ -71,7 +92,7 @@ def run_one(image: str, preset: str, overrides: dict, seed: int = 0, sigma: floa
             size: int = 256, max_iters: int | None = None, stopping: str = "wmv",
             run_to_budget: bool = False) -> dict:
     """Run the preset (with ``overrides``) on one image; return the measurements."""
-    clean = load_sample(image, size)
+    clean = load_clean(image, size)
     noisy = add_noise(clean, sigma, seed=seed)
     ref = to_tensor(clean)
     p = get_preset(preset, **overrides)
@@ -141,14 +162,14 @@ def merge(files: list[str], out: Path) -> None:
             if k in d:
                 doc[k] = d[k]
     for image, r in doc["final"].items():
-        ref = classic_peak(image)
+        ref = classic_peak(image, r.get("size", 256))
         r["classic"] = ref
         ok = ref is not None and ref["complete"]
         r["db_short_of_classic_peak"] = round(ref["peak_psnr"] - r["es_psnr"], 3) if ok else None
         # an unfinished classic curve still gives a lower bound on its peak
         r["db_short_of_classic_best_so_far"] = None if ref is None else round(ref["peak_psnr"] - r["es_psnr"], 3)
     for e in doc["front"]:
-        ref = classic_peak(e["image"])
+        ref = classic_peak(e["image"], e.get("size", 256))
         if ref is not None and e.get("es_psnr") is not None:
             e["db_short_of_classic_best_so_far"] = round(ref["peak_psnr"] - e["es_psnr"], 3)
             if ref["complete"]:
@@ -163,6 +184,7 @@ def main() -> None:
     ap.add_argument("--config", action="append", default=[], help="NAME=JSON preset overrides (variants)")
     ap.add_argument("--configs", help="a JSON file {name: overrides} of variants")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--size", type=int, default=256, help="side in px (dev images: a centre crop)")
     ap.add_argument("--max-iters", type=int, default=None)
     ap.add_argument("--stopping", default="wmv")
     ap.add_argument("--run-to-budget", action="store_true", help="go on after ES fires (exploration)")
@@ -185,9 +207,9 @@ def main() -> None:
     for name, ov in configs:
         for image in a.images:
             r = run_one(image, a.preset, ov, max_iters=a.max_iters, stopping=a.stopping,
-                          run_to_budget=a.run_to_budget)
+                        run_to_budget=a.run_to_budget, size=a.size)
             r["config"] = name
-            ref = classic_peak(image)
+            ref = classic_peak(image, a.size)
             r["classic"] = ref
             # only a finished classic curve (logged well past its peak) gives a reference peak
             ok = ref is not None and ref["complete"]

@@ -99,6 +99,48 @@ def test_all_good_exits_zero_pr(local_ray, tmp_path):
     assert run.kind == "cdi" and (run.path / "object.npz").exists()
 
 
+def test_xray_films_bad_one_fails_with_its_message(local_ray, tmp_path, capsys):
+    from tests.ui.test_xray_page import PATIENT, chest_dicom
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:64, 0:64] / 64
+    lungs = np.exp(-(((xx - 0.3) / 0.14) ** 2 + ((yy - 0.5) / 0.3) ** 2)) + \
+        np.exp(-(((xx - 0.7) / 0.14) ** 2 + ((yy - 0.5) / 0.3) ** 2))
+    film = np.clip(0.75 - 0.5 * lungs + 0.03 * rng.standard_normal(lungs.shape), 0, 1)
+    png = tmp_path / "film a.png"
+    Image.fromarray((film * 255).astype(np.uint8)).save(png)
+    dcm = tmp_path / "chest.dcm"
+    dcm.write_bytes(chest_dicom(side=64))
+    bad = tmp_path / "scan.png"
+    bad.write_bytes(b"this is not a film")
+    out = tmp_path / "xr"
+    assert main(["batch", "xray", str(png), str(bad), str(dcm), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    doc = _batch(out)
+    assert doc["kind"] == "xray" and doc["settings"]["options"]["model"] == "default"
+    assert [it["state"] for it in doc["items"]] == ["done", "failed", "done"]
+    assert [it["input"] for it in doc["items"]] == ["film a.png", "scan.png", "chest.dcm"]
+    assert doc["done"] == 2 and doc["failed"] == 1
+    failed = doc["items"][1]
+    assert failed["message"] == "scan.png: not a DICOM, PNG or JPEG file"
+    assert failed["numbers"] == {} and f"item 1 (scan.png): {failed['message']}" in err
+    runs = {r.id: r for r in RunStore(out).list()}
+    for it in (doc["items"][0], doc["items"][2]):
+        assert it["message"] == ""
+        assert it["numbers"]["label"] in ("NORMAL", "PNEUMONIA")
+        assert 0.0 <= it["numbers"]["probability"] <= 1.0
+        assert 0.0 < it["numbers"]["threshold"] < 1.0
+        run = runs[it["run"]]
+        assert run.kind == "xray" and run.status()["state"] == "done"
+        (res,) = run.read_json("summary.json")["results"]
+        assert res["probability"] == it["numbers"]["probability"]
+    # the DICOM's identifiers stay out of the run folder: only the allowlisted header facts are stored
+    spec = (out / doc["items"][2]["run"] / "spec.json").read_text(encoding="utf-8")
+    assert not [v for v in PATIENT.values() if v in spec]
+    # the bad film is refused while it is read, before a run folder is made for it
+    assert not (out / failed["run"]).exists()
+
+
 def test_without_ray_says_how_to_install(tmp_path, monkeypatch, capsys):
     real = builtins.__import__
 
