@@ -2,13 +2,19 @@
 
 Threads (not processes) keep the snapshot in memory without copies; torch releases the
 GIL inside its kernels, so the Streamlit script thread stays responsive.
+
+Every queued or running run is ``flock``ed (:meth:`Run.try_lock`) by the process that owns it, so a
+second server on the same runs folder leaves it alone, and a killed one frees it. A failed run says
+what happened in one plain sentence; the traceback goes to ``error.txt`` in its folder.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
+import re
 import threading
 import time
 import traceback
@@ -19,7 +25,7 @@ import numpy as np
 from engine.core.errors import InputError
 from engine.jobs.context import Cancelled, JobContext, LiveState
 from engine.jobs.registry import get_workflow
-from engine.runs.store import TERMINAL, Run, RunStore
+from engine.runs.store import TERMINAL, Run, RunLock, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +43,71 @@ def torch_threads() -> int:
         return 1
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# an absolute or ./ ~/ path in a message: the user needs the file's name, not where the server keeps it
+_PATH = re.compile(r"(?<![\w.~/])(?:~|\.{1,2})?/[^\s'\"]*[^\s'\".,;:)\]]")
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind ``e``: itself, or one it was raised from or while handling (torch wraps them)."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """True when ``e`` comes from a full disk (or a used-up quota)."""
+    os_err = _os_error(e)
+    return os_err is not None and os_err.errno in _DISK_FULL
+
+
+def plain_message(text: str) -> str:
+    """The first line of ``text`` with every server path cut down to its file name."""
+    line = (str(text).strip().splitlines() or [""])[0]
+    return _PATH.sub(lambda m: os.path.basename(m.group(0).rstrip("/")) or "/", line).strip()
+
+
+def failure_message(e: BaseException, iteration: int) -> str:
+    """What the user reads when a run failed: one plain sentence, no paths, no exception names."""
+    if isinstance(e, InputError):
+        return plain_message(str(e)) or "the input was not accepted"
+    at = f"the run stopped at iteration {int(iteration)}"
+    os_err = _os_error(e)
+    if os_err is not None and os_err.errno in _DISK_FULL:
+        return f"the disk is full: {at}; free space and press Resume"
+    if os_err is not None and os_err.errno == errno.ELOOP:
+        return f"a file in the run folder is a link, which runs never follow: {at}; remove it and press Resume"
+    if os_err is not None and os_err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"the run folder cannot be written ({os.strerror(os_err.errno).lower()}): {at}"
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return f"the device ran out of memory: {at}; try a smaller input or another device"
+    return f"{at} because of an internal error; the details are in error.txt in the run folder"
+
+
+def _write_error(run: Run, text: str) -> None:
+    try:
+        run.write_text("error.txt", text)
+    except OSError:  # a full disk: the log of this process still has it
+        log.warning("run %s: could not write error.txt", run.id)
+
+
 def _execute(ctx: JobContext) -> dict:
-    """Run the workflow of ``ctx.run`` and record the outcome in its folder."""
+    """Run the workflow of ``ctx.run`` and record the outcome in its folder.
+
+    Whatever happens (but the process dying), the run ends "done", "cancelled" or "failed", in memory
+    and, when the disk allows it, in status.json: a full disk fails the run instead of leaving it running.
+    """
     run = ctx.run
     live = ctx.live
     t0 = time.time()
     with live.lock:
         live.state, live.started, live.message = "running", t0, ""
-    run.set_status(state="running", started=t0, device=str(ctx.device), message="")
     try:
+        run.set_status(state="running", started=t0, device=str(ctx.device), message="")
         import torch
 
         fn = get_workflow(run.kind)
@@ -60,25 +122,69 @@ def _execute(ctx: JobContext) -> dict:
         message = "stopped by the user" if state == "cancelled" else ""
     except Cancelled:
         state, summary, message = "cancelled", {}, "stopped by the user"
-    except InputError as e:
-        state, summary, message = "failed", {}, str(e)
-    except Exception as e:  # a bug or a resource problem: keep the traceback in the run folder
-        state, summary, message = "failed", {}, f"{type(e).__name__}: {e}"
-        (run.path / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        log.exception("run %s failed", run.id)
-    run.set_status(state=state, finished=time.time(), message=message,
-                   iteration=ctx.live.iteration)
+    except Exception as e:  # a bad input, a bug or a resource problem: the traceback goes to the run folder
+        state, summary, message = "failed", {}, failure_message(e, live.iteration)
+        _write_error(run, traceback.format_exc())
+        if not isinstance(e, InputError):
+            log.exception("run %s failed", run.id)
+    try:
+        run.set_status(state=state, finished=time.time(), message=message, iteration=live.iteration)
+    except OSError:  # the disk cannot even take status.json: memory still tells the truth
+        log.exception("run %s: could not record its end (%s)", run.id, state)
     with live.lock:
         live.state, live.message = state, message
     return summary
 
 
+def _lock_or_refuse(run: Run, *, own: bool = False, wait: float = 0.5) -> RunLock:
+    """The run's lock; :class:`InputError` when another process (``own``: this one) keeps it past ``wait``."""
+    # another server's start-up check holds a run's lock for a moment, and a worker of this one releases
+    # it just after the run ends: wait those out
+    t_end = time.monotonic() + wait
+    while True:
+        lock = run.try_lock()
+        if lock is not None:
+            return lock
+        if time.monotonic() >= t_end:
+            break
+        time.sleep(0.05)
+    if own:
+        raise InputError(f"run {run.id} is still queued or running; wait for it to end or stop it")
+    raise InputError(f"run {run.id} is being run by another process on the same runs folder; "
+                     "wait for it to end or stop it there")
+
+
+def _prepare_resume(run: Run) -> bool:
+    """Cut the run's log back to its checkpoint; True when it has one (else it restarts from 0)."""
+    try:
+        return run.prepare_resume() is not None
+    except OSError as e:
+        if is_disk_full(e):
+            raise InputError(f"the disk is full, so run {run.id} cannot be resumed; free space and press "
+                             "Resume again") from e
+        raise InputError(f"run {run.id} cannot be resumed: its folder cannot be rewritten "
+                         f"({os.strerror(e.errno).lower() if e.errno else 'an input/output error'})") from e
+    except Exception as e:  # an unreadable or foreign checkpoint (weights_only refuses code)
+        raise InputError(f"the checkpoint of run {run.id} cannot be read; start a new run with the same "
+                         "settings") from e
+
+
 def run_inline(run: Run, device: str = "cpu", resume: bool = False,
                on_publish: Callable[[int, dict, dict], None] | None = None,
                cancel_event: threading.Event | None = None) -> tuple[str, dict]:
-    """Run a workflow in this thread (the CLI). Returns (final state, summary)."""
-    ctx = JobContext(run, device, resume=resume, cancel_event=cancel_event, on_publish=on_publish)
-    summary = _execute(ctx)
+    """Run a workflow in this thread (the CLI). Returns (final state, summary).
+
+    The run is locked while it runs; with ``resume`` its log is first cut back to its checkpoint
+    (or emptied, and the run starts again, when it has none).
+    """
+    lock = _lock_or_refuse(run)
+    try:
+        if resume:
+            resume = _prepare_resume(run)
+        ctx = JobContext(run, device, resume=resume, cancel_event=cancel_event, on_publish=on_publish)
+        summary = _execute(ctx)
+    finally:
+        lock.release()
     return ctx.live.state, summary
 
 
@@ -103,6 +209,7 @@ class JobManager:
         self._queues: dict[str, queue.Queue] = {d: queue.Queue() for d in devices}
         self._live: dict[str, LiveState] = {}
         self._cancel: dict[str, threading.Event] = {}
+        self._locks: dict[str, RunLock] = {}  # held from queueing until the worker is done with the run
         self._lock = threading.Lock()
         self._mark_interrupted()
         for d in devices:
@@ -114,17 +221,38 @@ class JobManager:
         """Create a run for ``spec``, save its input ``arrays`` and queue it. Returns the run id."""
         get_workflow(spec.get("kind", ""))  # fail now, not in the worker, on an unknown kind
         run = self.store.create(spec, label=label)
-        for name, arr in (arrays or {}).items():
-            run.save_array(name, arr)
-        self._enqueue(run, resume=False)
+        lock = _lock_or_refuse(run)
+        try:
+            try:
+                for name, arr in (arrays or {}).items():
+                    run.save_array(name, arr)
+            except OSError as e:
+                if not is_disk_full(e):
+                    raise
+                run.set_status(state="failed", message="the disk is full: the inputs could not be saved")
+                raise InputError("the disk is full, so the run cannot be saved; free space and start it again") from e
+            self._enqueue(run, resume=False, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
         return run.id
 
     def resume(self, run_id: str) -> str:
-        """Queue an interrupted/cancelled/failed run again, from its checkpoint if it has one."""
+        """Queue an interrupted/cancelled/failed run again.
+
+        It goes on from its checkpoint, with metrics.jsonl cut back to it; a run without one starts
+        again from iteration 0 with an empty log. :class:`InputError` when the run is queued or
+        running here, or is locked by another process (a second server on the same runs folder).
+        """
         run = self.store.get(run_id)
         if self.is_active(run_id):
-            raise InputError(f"run {run_id} is still {self._live[run_id].state}")
-        self._enqueue(run, resume=run.file("checkpoint.pt").exists())
+            raise InputError(f"run {run_id} is still {self._live[run_id].state}; wait for it to end or stop it")
+        lock = _lock_or_refuse(run, own=run_id in self._locks)
+        try:
+            self._enqueue(run, resume=_prepare_resume(run), lock=lock)
+        except BaseException:
+            lock.release()
+            raise
         return run_id
 
     def cancel(self, run_id: str) -> None:
@@ -167,7 +295,7 @@ class JobManager:
         raise TimeoutError(f"run {run_id} still running after {timeout} s")
 
     # --- internals -----------------------------------------------------------
-    def _enqueue(self, run: Run, resume: bool) -> None:
+    def _enqueue(self, run: Run, resume: bool, lock: RunLock) -> None:
         params = run.spec.get("params", {})
         device = params.get("device") or self.devices[0]
         if device == "cuda":
@@ -179,10 +307,11 @@ class JobManager:
             # keep the curve drawn so far; the workflow continues it
             for row in run.metrics()[-5000:]:
                 live.history.append(row)
+        run.set_status(state="queued", message="", device=device)
         with self._lock:
             self._live[run.id] = live
             self._cancel[run.id] = threading.Event()
-        run.set_status(state="queued", message="", device=device)
+            self._locks[run.id] = lock
         self._queues[device].put((run.id, resume))
 
     def _worker(self, device: str) -> None:
@@ -199,13 +328,32 @@ class JobManager:
                         live.state = "cancelled"
                     continue
                 _execute(JobContext(run, device, resume=resume, cancel_event=ev, live=live))
-            except Exception:  # never let a worker die
+            except Exception as e:  # never let a worker die, nor a run stay "queued" in memory
                 log.exception("worker %s: run %s", device, run_id)
+                with self._lock:
+                    live = self._live.get(run_id)
+                if live is not None and live.state not in TERMINAL:
+                    with live.lock:
+                        live.state, live.message = "failed", failure_message(e, live.iteration)
             finally:
+                with self._lock:
+                    lock = self._locks.pop(run_id, None)
+                if lock is not None:
+                    lock.release()
                 q.task_done()
 
     def _mark_interrupted(self) -> None:
-        # runs left "running"/"queued" by a previous server process can only be resumed now
+        # runs left "running"/"queued" by a server process that is gone can only be resumed now; one whose
+        # lock is held belongs to a live server on the same runs folder (or to this process) and is left alone
         for run in self.store.list():
-            if run.status().get("state") in ("running", "queued"):
-                run.set_status(state="interrupted", message="the server stopped during this run; resume it")
+            try:
+                if run.status().get("state") not in ("running", "queued"):
+                    continue
+                lock = run.try_lock()
+                if lock is None:
+                    continue
+                with lock:  # held while writing, so a server that queues the run now waits for it
+                    if run.status().get("state") in ("running", "queued"):
+                        run.set_status(state="interrupted", message="the server stopped during this run; resume it")
+            except OSError:
+                log.warning("run %s: could not check whether it was interrupted", run.id, exc_info=True)

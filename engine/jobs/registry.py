@@ -6,6 +6,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from engine.core.errors import InputError
+
 #: job kind -> ``"module"`` (its ``run``) or ``"module:function"``
 WORKFLOWS: dict[str, str] = {
     "restore": "engine.dip.workflow",
@@ -19,8 +21,8 @@ WORKFLOWS: dict[str, str] = {
 
 
 def get_workflow(kind: str) -> Callable[[Any], dict]:
-    """The ``run`` function of a workflow kind."""
+    """The ``run`` function of a workflow kind; :class:`InputError` (a ``ValueError``) for an unknown kind."""
     if kind not in WORKFLOWS:
-        raise ValueError(f"unknown workflow {kind!r}; expected one of {', '.join(WORKFLOWS)}")
+        raise InputError(f"unknown workflow {kind!r}; expected one of {', '.join(WORKFLOWS)}")
     module, _, func = WORKFLOWS[kind].partition(":")
     return getattr(importlib.import_module(module), func or "run")

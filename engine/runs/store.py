@@ -7,12 +7,18 @@ Layout of a run folder::
     metrics.jsonl    one JSON object per logged step, appended
     arrays/*.npy     inputs and results (no pickle)
     snapshots/*.png  downsampled iterates, named by iteration
-    checkpoint.pt    tensors only, loaded with ``weights_only=True``
+    checkpoint.pt    tensors only, loaded with ``weights_only=True``, with the iteration it stands for
     summary.json     the final numbers
+    error.txt        the traceback of a failed run
+    .lock            ``flock``ed while a process runs (or has queued) the run
+
+No file is opened through a link: writes go to a fresh ``mkstemp`` file renamed into place (or are
+appended with ``O_NOFOLLOW``), reads skip links, and :class:`RunStore` skips linked run folders.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -32,6 +38,7 @@ ENV_VAR = "INVERSE_STUDIO_RUNS"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9-]{1,40}-[0-9a-f]{6}$")
 TERMINAL = ("done", "failed", "cancelled")
+_CKPT_META = "_run"  # key of the run's own bookkeeping inside checkpoint.pt
 
 
 def default_runs_root() -> Path:
@@ -43,28 +50,82 @@ def default_runs_root() -> Path:
     return Path(base) / "inverse-studio" / "runs"
 
 
+LOCK_NAME = ".lock"  # flock()ed by the process that runs (or has queued) the run
+
+
 @contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; rename it over ``target`` on success."""
+def _atomic_file(target: Path, mode: str = "wb") -> Iterator[Any]:
+    """Yield a file object on a fresh temporary file next to ``target``; rename it over ``target`` on success.
+
+    The file is made by ``mkstemp`` (``O_CREAT | O_EXCL``, a random name) and written through the
+    descriptor it returns, never reopened by name, so a planted link is never followed.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        yield Path(tmp)
+        try:
+            f = os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 
 def atomic_write_text(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` so readers see the old or the new file, never half of one."""
-    with _atomic_path(target) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    with _atomic_file(target, "w") as f:
+        f.write(text)
+
+
+def _open_nofollow(p: Path) -> Any | None:
+    """``p`` opened for reading as UTF-8 text, or None when it is missing or is a link (never followed)."""
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None
+        raise
+    return os.fdopen(fd, encoding="utf-8")
+
+
+def _overwrite_in_place(target: Path, text: str) -> None:
+    # last resort on a full disk: rewriting the blocks a small file already has needs no new space
+    fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class RunLock:
+    """An exclusive ``flock`` on a run's lock file; :meth:`release` (or process death) frees it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _check_name(name: str) -> str:
@@ -88,6 +149,7 @@ class Run:
         self.path = Path(path)
         self.id = self.path.name
         self._spec: dict | None = None
+        self._last_logged: int | None = None
 
     # --- spec / status -------------------------------------------------
     @property
@@ -104,26 +166,81 @@ class Run:
         return self.read_json("status.json") or {"state": "unknown"}
 
     def set_status(self, **fields: Any) -> None:
-        """Merge ``fields`` into status.json (atomic)."""
+        """Merge ``fields`` into status.json (atomic; rewritten in place when the disk is full)."""
         st = self.status()
         st.update(fields)
         st["updated"] = time.time()
-        self.write_json("status.json", st)
+        text = json.dumps(st, indent=1, default=_json_default)
+        try:
+            atomic_write_text(self.path / "status.json", text)
+        except OSError as e:
+            # a full disk must not leave the run "running" for good: the old file's blocks still hold it
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not (self.path / "status.json").is_file():
+                raise
+            _overwrite_in_place(self.path / "status.json", text)
+
+    # --- lock ------------------------------------------------------------
+    def try_lock(self) -> RunLock | None:
+        """Take the run's lock without waiting; None when another process (or manager) holds it.
+
+        The lock is an ``flock`` on an open descriptor: it goes away with the process that holds it,
+        so a killed server never leaves a run locked. On a file system without ``flock`` the lock
+        is given but guards nothing.
+        """
+        import fcntl
+
+        p = self.path / LOCK_NAME
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(p, flags, 0o600)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            p.unlink()  # a link planted under the lock's name: remove the link itself, never its target
+            fd = os.open(p, flags | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                return None
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                os.close(fd)
+                raise
+        return RunLock(fd)
+
+    def is_locked(self) -> bool:
+        """True while some process holds the run's lock (it is running, or queued by a live server)."""
+        lock = self.try_lock()
+        if lock is None:
+            return True
+        lock.release()
+        return False
 
     # --- metrics -------------------------------------------------------
     def log(self, row: dict) -> None:
-        """Append one row to metrics.jsonl."""
+        """Append one row to metrics.jsonl (never through a link planted under that name)."""
         line = json.dumps(row, default=_json_default, allow_nan=True)
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+        fd = os.open(self.path / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write(line + "\n")
+        if "iteration" in row:
+            self._last_logged = int(row["iteration"])
+
+    def last_logged_iteration(self) -> int:
+        """The iteration of the last row in metrics.jsonl (0 when there is none)."""
+        if self._last_logged is None:
+            rows = self.metrics()
+            self._last_logged = int(rows[-1].get("iteration", 0)) if rows else 0
+        return self._last_logged
 
     def metrics(self) -> list[dict]:
-        """All logged rows; a torn last line (crash mid-write) is skipped."""
-        p = self.path / "metrics.jsonl"
-        if not p.exists():
+        """All logged rows; a torn last line (crash mid-write) is skipped, a link is not read."""
+        f = _open_nofollow(self.path / "metrics.jsonl")
+        if f is None:
             return []
         rows = []
-        with open(p, encoding="utf-8") as f:
+        with f:
             for line in f:
                 try:
                     rows.append(json.loads(line))
@@ -136,13 +253,32 @@ class Run:
         rows = [r for r in self.metrics() if r.get("iteration", 0) <= after_iteration]
         atomic_write_text(self.path / "metrics.jsonl",
                           "".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
+        self._last_logged = int(rows[-1].get("iteration", 0)) if rows else 0
+        for it, p in self.snapshots():  # images of the steps that will be redone
+            if it > after_iteration:
+                p.unlink(missing_ok=True)
+
+    def prepare_resume(self) -> int | None:
+        """Before a run restarts: cut metrics.jsonl (and snapshots) back to its checkpoint, or empty them.
+
+        Rows logged after the checkpoint are redone by the resumed run, so keeping them would log
+        them twice; a torn last line (a crash mid-write) goes too.
+
+        Returns
+        -------
+        int or None
+            The iteration the checkpoint stands for; None when there is no checkpoint: the run
+            then starts again from the beginning, with an empty log, not an appended one.
+        """
+        info = self.checkpoint_info()
+        self.truncate_metrics(-1 if info is None else int(info["iteration"]))  # -1: every row goes
+        return None if info is None else int(info["iteration"])
 
     # --- arrays and images --------------------------------------------
     def save_array(self, name: str, arr: np.ndarray) -> Path:
         target = self.path / "arrays" / f"{_check_name(name)}.npy"
-        with _atomic_path(target) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, np.asarray(arr), allow_pickle=False)
+        with _atomic_file(target) as f:
+            np.save(f, np.asarray(arr), allow_pickle=False)
         return target
 
     def load_array(self, name: str) -> np.ndarray:
@@ -156,16 +292,16 @@ class Run:
         from PIL import Image
 
         target = self.path / f"{_check_name(name)}.png"
-        with _atomic_path(target) as tmp:
-            Image.fromarray(to_uint8(np.asarray(img))).save(tmp, format="PNG")
+        with _atomic_file(target) as f:
+            Image.fromarray(to_uint8(np.asarray(img))).save(f, format="PNG")
         return target
 
     def save_snapshot(self, iteration: int, img: np.ndarray) -> Path:
         from PIL import Image
 
         target = self.path / "snapshots" / f"{int(iteration):07d}.png"
-        with _atomic_path(target) as tmp:
-            Image.fromarray(to_uint8(np.asarray(img))).save(tmp, format="PNG")
+        with _atomic_file(target) as f:
+            Image.fromarray(to_uint8(np.asarray(img))).save(f, format="PNG")
         return target
 
     def snapshots(self) -> list[tuple[int, Path]]:
@@ -185,27 +321,68 @@ class Run:
         return target
 
     def read_json(self, name: str) -> dict | None:
-        p = self.path / _check_name(name)
+        """The JSON in ``name``, or None when it is missing, torn or a link."""
+        f = _open_nofollow(self.path / _check_name(name))
+        if f is None:
+            return None
         try:
-            with open(p, encoding="utf-8") as f:
+            with f:
                 return json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None
 
     # --- checkpoints -------------------------------------------------------
     def save_checkpoint(self, state: dict) -> None:
+        """Save ``state`` (tensors and plain values) with the iteration of the last logged row.
+
+        That iteration, kept in the same file, is what a resume cuts metrics.jsonl back to: rows logged
+        after the checkpoint are redone, so keeping them would duplicate them.
+        """
         import torch
 
-        with _atomic_path(self.path / "checkpoint.pt") as tmp:
-            torch.save(state, tmp)
+        meta = {"iteration": self.last_logged_iteration(), "saved": time.time()}
+        with _atomic_file(self.path / "checkpoint.pt") as f:
+            torch.save({**state, _CKPT_META: meta}, f)
 
-    def load_checkpoint(self) -> dict | None:
+    def _load_checkpoint_raw(self) -> dict | None:
         import torch
 
         p = self.path / "checkpoint.pt"
-        if not p.exists():
+        if p.is_symlink() or not p.exists():  # a link could point at any file: never load one
             return None
         return torch.load(p, map_location="cpu", weights_only=True)
+
+    def load_checkpoint(self) -> dict | None:
+        """The state given to :meth:`save_checkpoint` (loaded with ``weights_only=True``), or None."""
+        ck = self._load_checkpoint_raw()
+        if ck is not None:
+            ck.pop(_CKPT_META, None)
+        return ck
+
+    def checkpoint_info(self) -> dict | None:
+        """``{"iteration": ...}``: the last row logged before the checkpoint was saved, or None without one.
+
+        A checkpoint saved before that bookkeeping existed gives its own ``iteration`` when it has one,
+        else the last row logged before the file's modification time.
+        """
+        ck = self._load_checkpoint_raw()
+        if ck is None:
+            return None
+        meta = ck.get(_CKPT_META)
+        if isinstance(meta, dict) and "iteration" in meta:
+            return {**meta, "iteration": int(meta["iteration"])}
+        it = ck.get("iteration")
+        if it is not None:
+            return {"iteration": int(it)}
+        saved = (self.path / "checkpoint.pt").stat().st_mtime
+        before = [r for r in self.metrics() if float(r.get("t", 0.0)) <= saved]
+        return {"iteration": int(before[-1].get("iteration", 0)) if before else 0, "saved": saved}
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write ``name`` atomically (a link planted under that name is replaced, not followed)."""
+        target = self.file(name)
+        atomic_write_text(target, text)
+        return target
 
     def file(self, name: str) -> Path:
         return self.path / _check_name(name)
@@ -259,11 +436,21 @@ class RunStore:
         if not _ID.match(run_id or ""):
             raise InputError(f"not a run id: {run_id!r}; expected a name like 20260101-120000-restore-ab12cd")
         p = self.root / run_id
-        if not (p / "spec.json").exists():
-            raise InputError(f"no run {run_id!r} under {self.root}")
+        if not self._is_own_folder(p) or not (p / "spec.json").exists():
+            raise InputError(f"no run {run_id!r} in the runs folder")
         return Run(p)
 
     def list(self) -> list[Run]:
-        """All runs, newest first."""
-        runs = [Run(p) for p in self.root.iterdir() if (p / "spec.json").exists() and _ID.match(p.name)]
+        """All runs, newest first (a link, or a folder that resolves outside the root, is skipped)."""
+        runs = [Run(p) for p in self.root.iterdir()
+                if _ID.match(p.name) and self._is_own_folder(p) and (p / "spec.json").exists()]
         return sorted(runs, key=lambda r: r.id, reverse=True)
+
+    def _is_own_folder(self, p: Path) -> bool:
+        # a symlinked run folder could point anywhere: never list or open one
+        try:
+            if p.is_symlink() or not p.is_dir():
+                return False
+            return p.resolve().parent == self.root.resolve()
+        except OSError:
+            return False

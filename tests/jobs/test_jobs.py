@@ -72,8 +72,13 @@ def test_failure_is_recorded(tmp_path):
     rid = mgr.submit(_spec(fail=True))
     assert mgr.wait(rid, 10) == "failed"
     run = mgr.store.get(rid)
-    assert "planned failure" in run.status()["message"]
-    assert "Traceback" in (run.path / "error.txt").read_text()
+    msg = run.status()["message"]
+    # the user reads a plain sentence; the exception and its traceback are in the run folder
+    assert msg == mgr.snapshot(rid)["message"]
+    assert msg.startswith("the run stopped at iteration 0 because of an internal error"), msg
+    assert "RuntimeError" not in msg and "/" not in msg
+    err = (run.path / "error.txt").read_text()
+    assert "Traceback" in err and "RuntimeError: planned failure" in err
 
 
 def test_unknown_kind_is_refused_at_submit(tmp_path):

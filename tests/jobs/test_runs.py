@@ -99,3 +99,82 @@ def test_checkpoint_with_code_is_refused(tmp_path):
     torch.save({"x": Evil()}, run.path / "checkpoint.pt")
     with pytest.raises(pickle.UnpicklingError):
         run.load_checkpoint()
+
+
+def test_checkpoint_stands_for_the_last_logged_row_and_resume_cuts_back_to_it(tmp_path):
+    run = RunStore(tmp_path).create({"kind": "restore"})
+    img = np.zeros((4, 4), np.float32)
+    assert run.prepare_resume() is None and run.checkpoint_info() is None
+    for i in range(1, 8):
+        run.log({"iteration": i, "loss": 1 / i})
+        if i in (4, 6):
+            run.save_snapshot(i, img)
+        if i == 5:
+            run.save_checkpoint({"w": torch.ones(2)})
+    assert run.checkpoint_info()["iteration"] == 5
+    assert set(run.load_checkpoint()) == {"w"}  # the bookkeeping stays inside the store
+    with open(run.path / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 8, "lo')  # torn by a crash
+    assert run.prepare_resume() == 5
+    assert [r["iteration"] for r in run.metrics()] == [1, 2, 3, 4, 5]
+    assert [i for i, _ in run.snapshots()] == [4]
+    assert run.last_logged_iteration() == 5
+    assert run.prepare_resume() == 5  # twice is the same as once
+
+
+def test_checkpoint_without_bookkeeping(tmp_path):
+    run = RunStore(tmp_path).create({"kind": "restore"})
+    torch.save({"iteration": torch.tensor(3)}, run.path / "checkpoint.pt")  # an older run's checkpoint
+    assert run.checkpoint_info() == {"iteration": 3}
+    run.log({"iteration": 1, "t": 10.0})
+    run.log({"iteration": 2, "t": 20.0})
+    run.log({"iteration": 3, "t": 30.0})
+    torch.save({"w": torch.ones(1)}, run.path / "checkpoint.pt")
+    os.utime(run.path / "checkpoint.pt", (25.0, 25.0))  # saved between rows 2 and 3
+    assert run.checkpoint_info()["iteration"] == 2
+
+
+def test_status_on_a_full_disk_is_rewritten_in_place(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    run = RunStore(tmp_path).create({"kind": "restore"})
+    run.set_status(state="running", message="")
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    run.set_status(state="failed", message="the disk is full")
+    assert run.status()["state"] == "failed" and run.status()["message"] == "the disk is full"
+    with pytest.raises(OSError):  # no old file to reuse: the error stands
+        run.write_json("summary.json", {})
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "no")))
+    with pytest.raises(PermissionError):  # only a full disk falls back
+        run.set_status(state="done")
+
+
+def test_run_lock_is_exclusive_until_released(tmp_path):
+    run = RunStore(tmp_path).create({"kind": "restore"})
+    assert not run.is_locked()
+    lock = run.try_lock()
+    assert lock is not None
+    assert run.try_lock() is None and run.is_locked()  # a second holder, even in this process, is refused
+    lock.release()
+    lock.release()  # idempotent
+    assert not run.is_locked()
+    with run.try_lock() as again:
+        assert again is not None and run.is_locked()
+    assert not run.is_locked()
+
+
+def test_links_are_not_read(tmp_path):
+    run = RunStore(tmp_path / "runs").create({"kind": "restore"})
+    outside = tmp_path / "other.json"
+    outside.write_text('{"state": "done", "secret": 1}')
+    (run.path / "status.json").unlink()
+    os.symlink(outside, run.path / "status.json")
+    assert run.status() == {"state": "unknown"}
+    torch.save({"w": torch.ones(1)}, tmp_path / "ck.pt")
+    os.symlink(tmp_path / "ck.pt", run.path / "checkpoint.pt")
+    assert run.load_checkpoint() is None and run.prepare_resume() is None
