@@ -4,13 +4,30 @@
 
     inverse-studio xray predict IMAGE_OR_DIR... [--model default|PATH|xrv:NAME]
                                 [--saliency gradcam|gradcampp|ig|occlusion --out DIR]
-                                [--target PNEUMONIA|NORMAL] [--batch N] [--json]
+                                [--target PNEUMONIA|NORMAL] [--window header|auto|full|lung|soft-tissue|bone|C,W]
+                                [--invert] [--redact-paths] [--batch N] [--json]
     inverse-studio xray train --data DIR --out MODEL_DIR [--epochs N] [--seed S] ...
 
-``predict`` prints one line per image (JSON with ``--json``): ``{"path", "label", "probability"
-(P(PNEUMONIA), calibrated), "threshold", "model", "warnings"}``; a file that cannot be read gives
-``{"path", "error"}`` and the run goes on; the exit code is 1 when any file failed, 2 for bad usage.
-Directories are searched recursively for DICOM (.dcm/.dicom or no suffix), PNG and JPEG files.
+``predict`` prints one line per file (JSON with ``--json``), in the order the files were found:
+``{"index", "input", "path", "label", "probability" (P(PNEUMONIA), calibrated), "threshold", "model",
+"reasons", "note", "warnings"}``.
+
+- ``label`` is NORMAL or PNEUMONIA, or NOT_ASSESSED when the DICOM header puts the film outside the
+  model's training domain (not a frontal chest radiograph, or a patient outside the training children's
+  ages); ``reasons`` then says why (it is empty otherwise) and ``probability`` is for research only.
+  ``note`` is one neutral sentence for files without a header (PNG/JPEG), whose domain cannot be checked;
+  ``warnings`` are reader messages and image statistics unlike the training images'.
+- A file that cannot be read or classified (unreadable, 1xN, smaller than 8x8, ...) gives one row
+  ``{"index", "input", "path", "error"}`` and the run goes on; the exit code is then 1 (2 for bad usage).
+- ``--window``/``--invert`` change only the overlay images: the classifier always sees one fixed
+  preprocessing of the stored pixels.
+- Overlays are named by index, ``image0000_gradcam.png`` (file names often carry patient names or record
+  numbers). Without ``--redact-paths``, ``inputs.json`` in ``--out`` maps each index to its input path.
+- ``--redact-paths``: no path or file name anywhere in the output: ``input`` is the index, ``path`` is
+  left out, error messages name no file, and no ``inputs.json`` is written.
+
+Directories are searched recursively for DICOM (.dcm/.dicom or no suffix), PNG and JPEG files; saliency is
+not computed for a NOT_ASSESSED film.
 """
 
 from __future__ import annotations
@@ -18,14 +35,39 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.cli.common import Parser, add_subparser
+from engine.cli.common import Parser, add_subparser, say
 from engine.core.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.xray.display import XrayImage
+    from engine.xray.domain import DomainCheck
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg"}
 SALIENCY_METHODS = ("gradcam", "gradcampp", "ig", "occlusion")
+# --window names -> the display presets of engine.xray.display
+WINDOW_PRESETS = {"header": "Default (header)", "auto": "Auto (percentile 0.5-99.5)", "full": "Full range",
+                  "lung": "Lung", "soft-tissue": "Soft tissue", "bone": "Bone"}
+MAPPING_FILE = "inputs.json"
+
+
+def window_arg(text: str) -> tuple[str, tuple[float, float] | None]:
+    """``--window`` value -> (preset, None) or ("custom", (center, width))."""
+    key = text.strip().lower()
+    if key in WINDOW_PRESETS:
+        return WINDOW_PRESETS[key], None
+    parts = key.split(",")
+    try:
+        center, width = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(WINDOW_PRESETS)} or CENTER,WIDTH, got {text!r}") from None
+    if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
+        raise argparse.ArgumentTypeError(f"window width must be a positive number, got {text!r}")
+    return "custom", (center, width)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ap.add_argument("--saliency", choices=SALIENCY_METHODS, default=None)
     ap.add_argument("--target", default=None, help="class to explain (default: the predicted one)")
     ap.add_argument("--out", default=None, help="folder for saliency overlay PNGs")
+    ap.add_argument("--window", type=window_arg, default=("Default (header)", None),
+                    metavar="header|auto|full|lung|soft-tissue|bone|C,W",
+                    help="window of the overlay images (default: the file's own); not used by the classifier")
+    ap.add_argument("--invert", action="store_true", help="invert the grey scale of the overlay images")
+    ap.add_argument("--redact-paths", action="store_true",
+                    help="give file indices instead of paths in the output (no inputs.json mapping file)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for inference (default 1)")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -94,18 +142,23 @@ def _has_dicm(f: Path) -> bool:
 
 
 def read_grey(path: Path) -> tuple[np.ndarray, list[str]]:
-    """A file as a displayed grey [0, 1] image plus reader and domain warnings.
+    """A file as the classifier's grey [0, 1] input plus reader and domain messages (one list)."""
+    _, img, domain, reader = read_film(path)
+    return img, reader + domain.messages()
 
-    Uses the DICOM-aware reader (:func:`engine.xray.read_xray`, default window, MONOCHROME1 inverted)
-    with its domain checks.
+
+def read_film(path: Path, *, name: str | None = None) -> tuple[XrayImage, np.ndarray, DomainCheck, list[str]]:
+    """(XrayImage, classifier input in [0, 1], DomainCheck, reader warnings) of one file.
+
+    ``name`` labels error messages (default: the file name; "" for none).
     """
     from engine.xray.display import read_xray
-    from engine.xray.domain import domain_warnings, image_stats
+    from engine.xray.domain import check_film
     from engine.xray.workflow import as_float, model_input
 
-    xr = read_xray(path, path.name)
+    xr = read_xray(path, path.name if name is None else name)
     img = as_float(model_input(xr))  # fixed preprocessing: independent of any display setting
-    return img, list(xr.warnings) + domain_warnings(xr.header, image_stats(img))
+    return xr, img, check_film(xr, img), list(xr.warnings)
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
@@ -117,28 +170,43 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def _overlay_name(path: Path, method: str, used: set[str]) -> str:
-    base = f"{path.stem}_{method}"
-    name, k = base + ".png", 1
-    while name in used:  # same stem in different folders
-        k += 1
-        name = f"{base}_{k}.png"
-    used.add(name)
-    return name
+def _write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.json")
+    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def overlay_name(index: int, method: str) -> str:
+    """Overlay file name of the file at ``index``: never derived from the input's name."""
+    return f"image{index:04d}_{method}.png"
+
+
+def _error_text(e: Exception, path: Path, redact: bool) -> str:
+    """One plain sentence for a file that failed; with ``redact``, naming no file."""
+    if isinstance(e, OSError) and not isinstance(e, InputError):
+        what = "the file" if redact else path.name
+        return f"cannot read {what}: {e.strerror or type(e).__name__}"
+    text = (str(e).splitlines() or [""])[0] or type(e).__name__
+    if redact:
+        for s in sorted({str(path), path.name}, key=len, reverse=True):
+            if s:
+                text = text.replace(s, "the file")
+    return text
 
 
 def _emit(row: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(row), flush=True)
     elif "error" in row:
-        print(f"{row['path']}\tERROR\t{row['error']}", flush=True)
+        print(f"{row['input']}\tERROR\t{row['error']}", flush=True)
     else:
         extra = f"\t{row['saliency']}" if "saliency" in row else ""
-        print(f"{row['path']}\t{row['label']}\t{row['probability']:.4f}{extra}", flush=True)
+        print(f"{row['input']}\t{row['label']}\t{row['probability']:.4f}{extra}", flush=True)
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """``inverse-studio xray predict``: one row per file; 1 when a file could not be read."""
+    """``inverse-studio xray predict``: one row per file; 1 when a file could not be read or classified."""
     if args.saliency and not args.out:
         raise InputError("--saliency needs --out DIR for the overlay images")
 
@@ -150,48 +218,70 @@ def run_predict(args: argparse.Namespace) -> int:
     files = _collect(args.inputs)
     if not files:
         raise InputError("no DICOM/PNG/JPEG files found")
+    preset, window = args.window
+    if not args.saliency and (window is not None or preset != WINDOW_PRESETS["header"] or args.invert):
+        say("note: --window and --invert change only the saliency overlays (with --saliency); "
+            "the prediction is the same without them")
+    redact = bool(args.redact_paths)
     out_dir = Path(args.out) if args.out else None
     batch = max(1, args.batch)
     failed = 0
-    used: set[str] = set()
+    mapping: list[dict] = []
+
+    def base(index: int, f: Path) -> dict:
+        return {"index": index, "input": index} if redact else {"index": index, "input": str(f), "path": str(f)}
 
     # Read a batch of files, predict them together (the bulk of the time is the forward pass).
     for i in range(0, len(files), batch):
-        chunk = files[i : i + batch]
-        ok: list[tuple[Path, np.ndarray, list[str]]] = []
-        rows: dict[Path, dict] = {}
-        for f in chunk:
+        chunk = list(enumerate(files[i : i + batch], start=i))
+        ok: list[tuple] = []
+        rows: dict[int, dict] = {}
+        for k, f in chunk:
             try:
-                img, warns = read_grey(f)
-                ok.append((f, img, warns))
+                xr, img, domain, reader = read_film(f, name="" if redact else None)
+                try:
+                    clf.check_image(img)  # a 3x3 film is this file's error, not the batch's
+                except InputError as e:
+                    raise InputError(f"{f.name}: {e}" if not redact else str(e)) from e
+                ok.append((k, f, xr, img, domain, reader))
             except (InputError, OSError, ValueError) as e:  # one bad file is a row, not the end of the run
-                rows[f] = {"path": str(f), "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+                rows[k] = {**base(k, f), "error": _error_text(e, f, redact)}
         if ok:
-            probs = clf.predict_proba([img for _, img, _ in ok], batch_size=batch)
-            for (f, img, warns), p in zip(ok, probs):
+            probs = clf.predict_proba([item[3] for item in ok], batch_size=batch)
+            for (k, f, xr, img, domain, reader), p in zip(ok, probs):
                 row = {
-                    "path": str(f),
-                    "label": clf.label_for(float(p)),
+                    **base(k, f),
+                    "label": domain.label(clf.label_for(float(p))),
                     "probability": round(float(p), 6),
                     "threshold": clf.threshold,
                     "model": clf.name,
-                    "warnings": warns,
+                    "reasons": list(domain.reasons),
+                    "note": domain.note,
+                    "warnings": reader + list(domain.warnings),
                 }
-                if args.saliency and out_dir is not None:
+                if args.saliency and out_dir is not None and not domain.assessed:
+                    row["warnings"].append("saliency not made: the film is not assessed")
+                elif args.saliency and out_dir is not None:
                     try:
                         sm = clf.saliency(img, args.saliency, args.target)
-                        dest = out_dir / _overlay_name(f, args.saliency, used)
-                        _save_png(dest, overlay(img, sm))
+                        dest = out_dir / overlay_name(k, args.saliency)
+                        # window and invert change only what is drawn under the map
+                        _save_png(dest, overlay(xr.display(window, args.invert, preset), sm))
                         row["saliency"] = str(dest)
                         row["saliency_target"] = (
                             clf.labels[sm.target] if sm.target < len(clf.labels) else sm.target
                         )
                     except InputError as e:
-                        row["warnings"] = warns + [f"saliency not made: {e}"]
-                rows[f] = row
-        for f in chunk:
-            failed += "error" in rows[f]
-            _emit(rows[f], args.json)
+                        row["warnings"].append(f"saliency not made: {e}")
+                rows[k] = row
+        for k, f in chunk:
+            failed += "error" in rows[k]
+            _emit(rows[k], args.json)
+            if not redact:
+                mapping.append({"index": k, "input": str(f),
+                                "saliency": Path(rows[k]["saliency"]).name if "saliency" in rows[k] else None})
+    if out_dir is not None and args.saliency and not redact:
+        _write_json(out_dir / MAPPING_FILE, {"inputs": mapping})
     return 1 if failed else 0
 
 

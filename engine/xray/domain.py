@@ -2,7 +2,16 @@
 
 The default model was trained on pediatric chest X-rays (children aged 1-5, Guangzhou Women and
 Children's Medical Center; Kermany et al., Mendeley Data 2018, doi:10.17632/rscbjbr9sj.2), frontal views,
-as 224 x 224 8-bit JPEG copies. Each check returns a one-line warning; none blocks a prediction.
+as 224 x 224 8-bit JPEG copies.
+
+:func:`assess_domain` sorts what it finds into three kinds:
+
+- ``reasons``: the DICOM header says the film is outside the training domain (an age outside the training
+  children's, a lateral or other non-frontal view, a modality that is not a projection radiograph, a body
+  part that is not the chest). Such a film gets no label (:data:`NOT_ASSESSED`); its score is research only.
+- ``note``: one neutral sentence when there is no header (PNG/JPEG), so the domain cannot be checked.
+- ``warnings``: the pixels look unlike the training images (size, aspect, grey level, contrast); the label
+  is still given, with these next to it.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ MODEL_INPUT_SIDE = model_input_side()
 PROJECTION_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})  # DR is not a DICOM code but shows up
 CHEST_WORDS = ("CHEST", "THORAX", "THORAC", "LUNG", "TORSO")
 FRONTAL_VIEWS = frozenset({"PA", "AP"})
+NOT_ASSESSED = "NOT_ASSESSED"
+NO_HEADER_NOTE = ("This file has no DICOM header (PNG/JPEG), so its age, view, modality and body part cannot be "
+                  "checked against the training domain.")
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,85 @@ def image_stats(display: np.ndarray, side: int = MODEL_INPUT_SIDE) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class DomainCheck:
+    """What :func:`assess_domain` found about one film.
+
+    Attributes
+    ----------
+    reasons : header facts outside the training domain; any reason means the film is not assessed.
+    note : :data:`NO_HEADER_NOTE` for a file without a DICOM header, else None (not a warning).
+    warnings : image statistics unlike the training images' (the label is still given).
+    """
+
+    reasons: tuple[str, ...] = ()
+    note: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def assessed(self) -> bool:
+        """True when nothing in the header puts the film outside the training domain."""
+        return not self.reasons
+
+    def label(self, model_label: str) -> str:
+        """The label to show: the model's, or :data:`NOT_ASSESSED` for an out-of-domain film."""
+        return model_label if self.assessed else NOT_ASSESSED
+
+    def messages(self) -> list[str]:
+        """Reasons, note and warnings in one list (the form :func:`domain_warnings` returns)."""
+        return [*self.reasons, *([self.note] if self.note else []), *self.warnings]
+
+
+def assess_domain(
+    header: dict,
+    stats: dict | None = None,
+    *,
+    reference: ReferenceStats = TRAINING_REFERENCE,
+    z_limit: float = 3.0,
+    max_age_years: float = 10.0,
+) -> DomainCheck:
+    """Check a film against the training domain of the default model.
+
+    Parameters
+    ----------
+    header : header facts of :class:`engine.xray.display.XrayImage` ('unknown'/None where absent).
+    stats : :func:`image_stats` of the model's input image; grey-level checks are skipped without it.
+    reference : training-set statistics.
+    z_limit : how many standard deviations from the training mean a grey-level statistic may lie.
+    max_age_years : ages above this are outside the domain (the training children were 1-5 years old;
+        the margin keeps a 6-year-old from being refused on the strength of one year).
+    """
+    reasons: list[str] = []
+    lo_age, hi_age = reference.age_range_years
+    age = header.get("patient_age_years")
+    if age is not None and age > max_age_years:
+        # HIPAA Safe Harbor: ages over 89 are one group, "90+"; an exact age narrows identity
+        shown = "90+" if age >= 90 else f"{age:.0f}"
+        reasons.append(
+            f"patient age {shown} years: the model was trained on children aged {lo_age:.0f}-{hi_age:.0f}; "
+            "its output on older patients is not validated"
+        )
+    elif age is not None and age < lo_age:
+        reasons.append(
+            f"patient age {age * 12:.0f} months: younger than the training children "
+            f"({lo_age:.0f}-{hi_age:.0f} years)"
+        )
+    view = str(header.get("view_position") or "unknown").upper()
+    if view == "LAT":
+        reasons.append("lateral view: the model was trained on frontal (PA/AP) chest X-rays only")
+    elif view not in FRONTAL_VIEWS and view != "UNKNOWN":
+        reasons.append(f"view position {view}: the model was trained on frontal (PA/AP) chest X-rays only")
+    modality = str(header.get("modality") or "unknown").upper()
+    if modality != "UNKNOWN" and modality not in PROJECTION_MODALITIES:
+        reasons.append(f"modality {modality}: the model was trained on projection radiographs (CR/DX), not this")
+    body = str(header.get("body_part") or "unknown").upper()
+    if body != "UNKNOWN" and not any(w in body for w in CHEST_WORDS):
+        reasons.append(f"body part {body}: the model was trained on chest X-rays only")
+    note = NO_HEADER_NOTE if header.get("source") in ("png", "jpeg") else None
+    warnings = _image_warnings(stats, reference, z_limit) if stats else []
+    return DomainCheck(tuple(reasons), note, tuple(warnings))
+
+
 def domain_warnings(
     header: dict,
     stats: dict | None = None,
@@ -89,47 +180,9 @@ def domain_warnings(
     z_limit: float = 3.0,
     max_age_years: float = 10.0,
 ) -> list[str]:
-    """Warnings when the image is outside the training domain of the default model.
-
-    Parameters
-    ----------
-    header : header facts of :class:`engine.xray.display.XrayImage` ('unknown'/None where absent).
-    stats : :func:`image_stats` of the displayed image; grey-level checks are skipped without it.
-    reference : training-set statistics.
-    z_limit : how many standard deviations from the training mean a grey-level statistic may lie.
-    max_age_years : ages above this are flagged (the training children were 1-5 years old).
-    """
-    out: list[str] = []
-    lo_age, hi_age = reference.age_range_years
-    age = header.get("patient_age_years")
-    if age is not None and age > max_age_years:
-        # HIPAA Safe Harbor: ages over 89 are one group, "90+"; an exact age narrows identity
-        shown = "90+" if age >= 90 else f"{age:.0f}"
-        out.append(
-            f"patient age {shown} years: the model was trained on children aged {lo_age:.0f}-{hi_age:.0f}; "
-            "its output on older patients is not validated"
-        )
-    elif age is not None and age < lo_age:
-        out.append(
-            f"patient age {age * 12:.0f} months: younger than the training children "
-            f"({lo_age:.0f}-{hi_age:.0f} years)"
-        )
-    view = str(header.get("view_position") or "unknown").upper()
-    if view == "LAT":
-        out.append("lateral view: the model was trained on frontal (PA/AP) chest X-rays only")
-    elif view not in FRONTAL_VIEWS and view != "UNKNOWN":
-        out.append(f"view position {view}: the model was trained on frontal (PA/AP) chest X-rays only")
-    modality = str(header.get("modality") or "unknown").upper()
-    if modality != "UNKNOWN" and modality not in PROJECTION_MODALITIES:
-        out.append(f"modality {modality}: the model was trained on projection radiographs (CR/DX), not this")
-    body = str(header.get("body_part") or "unknown").upper()
-    if body != "UNKNOWN" and not any(w in body for w in CHEST_WORDS):
-        out.append(f"body part {body}: the model was trained on chest X-rays only")
-    if header.get("source") in ("png", "jpeg"):
-        out.append("no DICOM header: age, view, modality and body part could not be checked")
-    if stats:
-        out.extend(_image_warnings(stats, reference, z_limit))
-    return out
+    """All of :func:`assess_domain`'s messages in one list (reasons, the no-header note, image warnings)."""
+    return assess_domain(header, stats, reference=reference, z_limit=z_limit,
+                         max_age_years=max_age_years).messages()
 
 
 def _image_warnings(stats: dict, ref: ReferenceStats, z_limit: float) -> list[str]:
@@ -172,3 +225,8 @@ def check_xray(
 ) -> list[str]:
     """Domain warnings for an :class:`~engine.xray.display.XrayImage` displayed as given."""
     return domain_warnings(xray.header, image_stats(xray.display(window, invert, preset)))
+
+
+def check_film(xray: XrayImage, model_image: np.ndarray) -> DomainCheck:
+    """:func:`assess_domain` of a film, with the image statistics of ``model_image`` (the model's input)."""
+    return assess_domain(xray.header, image_stats(model_image))

@@ -37,6 +37,7 @@ from engine.xray.model import (
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 DEFAULT_MODEL = MODELS_DIR / "cxr_pneumonia_resnet_small.json"
+MIN_INPUT_SIDE = 8  # smaller films carry no usable detail and break the network's strides
 MAX_MODEL_BYTES = 512 * 2**20  # a DenseNet-121 is ~30 MB; refuse absurd files before reading them
 _DEFAULT_SPEC = {
     "labels": ["NORMAL", "PNEUMONIA"],
@@ -249,19 +250,31 @@ class Classifier:
         """(negative, positive) names used in predictions: NORMAL / PNEUMONIA for every model."""
         return "NORMAL", "PNEUMONIA"
 
+    @staticmethod
+    def check_image(image: np.ndarray) -> np.ndarray:
+        """The image as a 2-D float32 grey array, or InputError when it cannot be classified.
+
+        Called per file before a batch is predicted, so one tiny image is one failed file, not a failed batch.
+        """
+        a = np.asarray(image, dtype=np.float32)
+        if a.ndim == 3 and a.shape[2] in (3, 4):  # colour picture of a grey film
+            a = a[..., :3].mean(2)
+        if a.ndim != 2:
+            raise InputError(f"image has shape {a.shape}; expected a 2-D grey image")
+        if min(a.shape) < MIN_INPUT_SIDE:
+            raise InputError(
+                f"image is {a.shape[1]}x{a.shape[0]} pixels; the classifier needs at least "
+                f"{MIN_INPUT_SIDE}x{MIN_INPUT_SIDE}"
+            )
+        return a
+
     def preprocess(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         """Grey [0, 1] image(s) of any size -> model input ``(N, C, S, S)`` float32."""
         if isinstance(images, np.ndarray) and images.ndim == 2:
             images = [images]
         batch = []
         for img in images:
-            a = np.asarray(img, dtype=np.float32)
-            if a.ndim == 3 and a.shape[2] in (3, 4):  # colour picture of a grey film
-                a = a[..., :3].mean(2)
-            if a.ndim != 2 or min(a.shape) < 8:
-                raise InputError(
-                    f"image has shape {a.shape}; expected a 2-D grey image of at least 8x8 pixels"
-                )
+            a = self.check_image(img)
             a = resize(np.clip(np.nan_to_num(a), 0.0, 1.0), self.input_size)
             batch.append(a)
         x = np.stack(batch)[:, None]

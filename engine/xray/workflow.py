@@ -12,7 +12,10 @@ what :func:`model_input` gives the interactive page too, so both give the same p
 
 Published per image: metrics ``done`` (images finished) and ``probability`` (calibrated P(PNEUMONIA)),
 a thumbnail preview and ``extra`` ``total``. Summary: ``{"results": [...], "model", "threshold",
-"count"}``; each result has ``index``, ``name``, ``label``, ``probability`` and domain ``warnings``.
+"count"}``; each result has ``index``, ``name``, ``label`` (NORMAL, PNEUMONIA, or NOT_ASSESSED when the
+header puts the film outside the training domain), ``probability`` (reported either way, for research),
+``reasons`` (why it is not assessed; empty when it is), ``note`` (the no-header sentence, or None) and
+image ``warnings``.
 The summary is a dict (the job manager adds ``wall_seconds`` to it); the per-image list is ``results``.
 """
 
@@ -27,7 +30,7 @@ from PIL import Image
 
 from engine.core.errors import InputError
 from engine.xray.deid import REPORT_HEADER_KEYS, build_report, coarse_age, report_json, sanitise
-from engine.xray.domain import domain_warnings, image_stats
+from engine.xray.domain import NOT_ASSESSED, assess_domain, image_stats
 
 if TYPE_CHECKING:
     from engine.xray.display import XrayImage
@@ -129,12 +132,21 @@ def check_header(facts: dict) -> dict:
 
 
 def review_report(clf: Classifier, xray: XrayImage, probability: float, *, method: str, params: dict,
-                  warnings: Iterable[str] = (), extra: dict | None = None) -> str:
-    """The de-identified JSON report the page offers for download (no names, IDs, dates, UIDs)."""
+                  warnings: Iterable[str] = (), extra: dict | None = None, reasons: Iterable[str] = ()) -> str:
+    """The de-identified JSON report the page offers for download (no names, IDs, dates, UIDs).
+
+    ``reasons``: why the film is outside the training domain; with any, the label is NOT_ASSESSED and
+    the score is kept for research only.
+    """
+    why = [str(r) for r in reasons]
+    score = {"PNEUMONIA": round(float(probability), 4),
+             "label": NOT_ASSESSED if why else clf.label_for(probability),
+             "threshold": clf.threshold, "calibrated": True}
+    if why:
+        score["reasons"] = why
     report = build_report(
         model=model_facts(clf),
-        score={"PNEUMONIA": round(float(probability), 4), "label": clf.label_for(probability),
-               "threshold": clf.threshold, "calibrated": True},
+        score=score,
         method=method, params=params, header=xray.header, warnings=warnings, extra=extra,
         forbid=xray.phi_values)
     return report_json(report, xray.phi_values)
@@ -180,8 +192,9 @@ def run(ctx: Any) -> dict:
             raise InputError(f"{entry.get('name')}: expected a 2-D uint8 image, got {img.dtype} {img.shape}")
         grey = as_float(img)
         label, p = clf.predict(grey)
-        warns = domain_warnings(check_header(entry.get("header", {})), image_stats(grey))
-        results.append({"index": i, "name": str(entry.get("name", f"image {i + 1}")), "label": label,
-                        "probability": round(p, 6), "warnings": warns})
+        domain = assess_domain(check_header(entry.get("header", {})), image_stats(grey))
+        results.append({"index": i, "name": str(entry.get("name", f"image {i + 1}")),
+                        "label": domain.label(label), "probability": round(p, 6),
+                        "reasons": list(domain.reasons), "note": domain.note, "warnings": list(domain.warnings)})
         ctx.publish(i + 1, {"done": i + 1, "probability": p}, preview=thumbnail(img), total=len(entries))
     return {"results": results, "model": clf.name, "threshold": clf.threshold, "count": len(results)}

@@ -1,4 +1,5 @@
-"""AppTest of the X-ray review page: sample, viewer controls, saliency, sanity check, uploads, batch."""
+"""AppTest of the X-ray review page: sample, viewer controls, abstention, saliency, sanity check, uploads,
+batch."""
 
 from __future__ import annotations
 
@@ -81,19 +82,106 @@ def test_page_opens_with_a_hint():
     assert any("Try a sample" in i.value for i in at.info)
 
 
+def _labels_shown(at: AppTest) -> list[str]:
+    """Texts on the page that name a class, outside the expanders (the model card describes both classes)."""
+    folded = {id(el.proto) for e in at.expander for el in [*e.markdown, *e.caption]}
+    texts = [el.value for el in [*at.markdown, *at.warning, *at.caption, *at.error, *at.info]
+             if id(el.proto) not in folded]
+    return [t for t in texts if "NORMAL" in t or "PNEUMONIA" in t]
+
+
+def _upload(name: str, data: bytes) -> AppTest:
+    at = _open()
+    at.sidebar.file_uploader[0].upload(name, data).run()
+    return at
+
+
 @needs_sample
-def test_sample_shows_calibrated_score_and_domain_warning():
+def test_sample_adult_is_not_assessed_with_its_reason():
     at = _with_sample()
     assert not at.exception
-    p = float(_metric(at, "Calibrated P(pneumonia)"))
-    assert 0.0 <= p <= 1.0
+    warning = " ".join(w.value for w in at.warning)
+    assert "Not assessed" in warning and "age 64" in warning  # the adult CR is refused a label
+    assert any(m.value.startswith("Prediction:") and "not assessed" in m.value for m in at.markdown)
+    assert _labels_shown(at) == []
+    (research,) = [e for e in at.expander if e.label.startswith("Research only")]
+    assert 0.0 <= float(research.metric[0].value) <= 1.0  # the score stays one click away
+    assert any("adult" in c.value for c in at.sidebar.caption)
+    assert any("not given" in m.value for m in at.markdown)  # PixelSpacing [0, 0]: no millimetres
+    assert json.loads(at.session_state["xray_report"])["score"]["label"] == "NOT_ASSESSED"
+
+
+def test_ct_film_is_not_assessed_and_shows_no_label():
+    from pydicom.data import get_testdata_file
+
+    at = _upload("CT_small.dcm", Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    assert not at.exception and not at.error
+    text = " ".join(w.value for w in at.warning)
+    assert "Not assessed" in text and "modality CT" in text
+    assert any("not assessed" in m.value for m in at.markdown)
+    assert _labels_shown(at) == [] and not at.get("plotly_chart")  # no saliency map either
+
+
+def test_in_domain_film_has_a_label_and_the_model_facts():
+    at = _upload("child.dcm", chest_dicom())
+    assert not at.exception and not at.warning
+    assert 0.0 <= float(_metric(at, "Calibrated P(pneumonia)")) <= 1.0
     assert any(m.value.startswith("Prediction:") and ("PNEUMONIA" in m.value or "NORMAL" in m.value)
                for m in at.markdown)
-    warning = " ".join(w.value for w in at.warning)
-    assert "training domain" in warning and "age 64" in warning  # the adult CR is flagged
-    assert any("adult" in c.value for c in at.sidebar.caption)
     assert any("threshold 0.185" in c.value and "sensitivity 0.979" in c.value for c in at.caption)
-    assert any("not given" in m.value for m in at.markdown)  # PixelSpacing [0, 0]: no millimetres
+    assert not any("cannot be checked" in c.value for c in at.caption)
+    assert _labels_shown(at)  # the helper the not-assessed tests rely on does see a label
+
+
+def test_png_has_a_label_and_one_neutral_note():
+    from tests.xray.test_abstain import chest_png
+
+    at = _upload("film.png", chest_png())
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("Prediction:") and ("PNEUMONIA" in m.value or "NORMAL" in m.value)
+               for m in at.markdown)
+    notes = [c.value for c in at.caption if "cannot be checked" in c.value]
+    assert len(notes) == 1 and "no DICOM header" in notes[0]
+    assert not any("cannot be checked" in w.value or "Not assessed" in w.value for w in at.warning)
+
+
+def _nan_rescale_dicom() -> bytes:
+    import warnings
+
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(chest_dicom(side=64)))
+    with warnings.catch_warnings():  # pydicom rightly calls 'NaN' an invalid DS; that is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        ds.RescaleSlope, ds.RescaleIntercept = "NaN", "0"
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    return buf.getvalue()
+
+
+def _one_pixel_png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["nan_rescale.dcm", "one.png", "SC_rgb_small_odd.dcm", "SC_rgb_small_odd_jpeg.dcm",
+                                  "SC_rgb_small_odd_big_endian.dcm"])
+def test_unusable_files_show_one_plain_error(name):
+    from pydicom.data import get_testdata_file
+
+    if name == "nan_rescale.dcm":
+        data = _nan_rescale_dicom()
+    elif name == "one.png":
+        data = _one_pixel_png()
+    else:
+        data = Path(get_testdata_file(name)).read_bytes()
+    at = _upload(name, data)
+    assert not at.exception
+    assert len(at.error) == 1 and "\n" not in at.error[0].value and name in at.error[0].value
+    assert not at.metric
 
 
 @needs_sample
@@ -101,7 +189,8 @@ def test_window_preset_invert_and_zoom_rerender():
     at = _with_sample()
 
     def prediction() -> list[str]:
-        return [m.value for m in at.markdown if m.value.startswith("Prediction:")]
+        return [m.value for m in at.markdown if m.value.startswith("Prediction:")] + [
+            str(m.value) for m in at.metric]
 
     first, first_p = _image_urls(at), prediction()
     at.selectbox(key="preset").set_value("Lung").run()
@@ -118,9 +207,8 @@ def test_window_preset_invert_and_zoom_rerender():
     assert {s.label for s in at.sidebar.slider} >= {"Center (level)", "Width", "Pan left-right"}
 
 
-@needs_sample
 def test_saliency_method_target_and_layout_switch():
-    at = _with_sample()
+    at = _upload("child.dcm", chest_dicom())
     heads = lambda: [h.value for h in at.subheader] + [  # noqa: E731
         json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert any("10x10 feature map" in t for t in heads())  # Grad-CAM grid at its true resolution
@@ -134,9 +222,8 @@ def test_saliency_method_target_and_layout_switch():
     assert not at.exception and len(at.get("image")) == 1 and not at.get("plotly_chart")
 
 
-@needs_sample
 def test_sanity_check_shows_rank_correlation():
-    at = _with_sample()
+    at = _upload("child.dcm", chest_dicom())
     at.button(key="sanity").click().run()
     assert not at.exception
     rho = float(_metric(at, "Rank correlation"))
@@ -186,8 +273,11 @@ def test_batch_of_uploads_runs_as_a_job():
     rows = run.metrics()
     assert [r["done"] for r in rows] == [1, 2] and all(0 <= r["probability"] <= 1 for r in rows)
     results = run.read_json("summary.json")["results"]
-    assert any("age 40" in w for w in results[1]["warnings"])
+    assert results[0]["label"] in ("NORMAL", "PNEUMONIA") and results[0]["reasons"] == []
+    assert results[1]["label"] == "NOT_ASSESSED" and any("age 40" in w for w in results[1]["reasons"])
     at.run()
     assert not at.exception and at.dataframe
+    table = at.dataframe[0].value
+    assert list(table["prediction"])[1] == "not assessed" and np.isnan(list(table["P(pneumonia)"])[1])
     # the interactive view of the first image gives the batch's probability
     assert float(_metric(at, "Calibrated P(pneumonia)")) == pytest.approx(results[0]["probability"], abs=6e-4)

@@ -16,7 +16,7 @@ from engine.core.errors import InputError
 from engine.xray import workflow as wf
 from engine.xray.deid import export_png
 from engine.xray.display import FULL, PRESETS, XrayImage, read_xray
-from engine.xray.domain import domain_warnings, image_stats
+from engine.xray.domain import NOT_ASSESSED, DomainCheck, assess_domain, check_film
 from engine.xray.predict import DEFAULT_MODEL, Classifier
 from engine.xray.saliency import METHODS, SaliencyMap, SanityResult, heat_rgba
 from ui.jobs import active_run_id, manager, set_active_run
@@ -59,9 +59,8 @@ def _analyse(digest: str, window: tuple[float, float] | None, invert: bool, pres
     # change only what is drawn (the view and the exported overlay)
     grey = wf.as_float(wf.model_input(_xray))
     view = wf.as_float(_xray.display_uint8(window, invert, preset))
-    label, p = _classifier().predict(grey)
-    return {"grey": grey, "view": view, "label": label, "p": p,
-            "domain": domain_warnings(_xray.header, image_stats(grey))}
+    label, p = _classifier().predict(grey)  # InputError for a film too small to classify
+    return {"grey": grey, "view": view, "label": label, "p": p, "domain": check_film(_xray, grey)}
 
 
 @st.cache_resource(show_spinner="Computing the saliency map…", max_entries=8, ttl=3600)
@@ -95,14 +94,14 @@ def load_images() -> list[dict]:
     sources: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in ups or []]
     if sb.checkbox("Try a sample", key="sample",
                    help="pydicom's test file RG1_J2KI.dcm: a chest CR of an adult, JPEG 2000 compressed. "
-                        "The model was trained on children, so a domain warning appears."):
+                        "The model was trained on children, so this film is not assessed."):
         data = _sample_bytes()
         if data is None:
             sb.info("The sample needs the pydicom-data package (installed with the test extra: "
                     "pip install pydicom-data).")
         else:
             sb.caption("The sample is an **adult** chest CR: outside the model's domain (children aged "
-                       "1-5), so expect a domain warning.")
+                       "1-5), so it is not assessed; its score is kept for research.")
             sources.append((SAMPLE_NAME, data))
     items = []
     for name, data in sources:
@@ -111,6 +110,9 @@ def load_images() -> list[dict]:
             items.append({"name": name, "digest": digest, "xray": _read(digest, data, name)})
         except InputError as e:
             st.error(str(e))
+        except (ValueError, OSError) as e:  # a decoder's own error: still one plain line, not a traceback
+            st.error(f"{name}: cannot read this file ({type(e).__name__}); expected a DICOM, PNG or JPEG "
+                     "chest X-ray")
     return items
 
 
@@ -202,8 +204,17 @@ def header_panel(xray: XrayImage) -> None:
     st.markdown("\n".join(["| Header | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in facts.items()]))
 
 
-def score_panel(clf: Classifier, label: str, p: float) -> None:
+def score_panel(clf: Classifier, label: str, p: float, domain: DomainCheck) -> None:
     facts = wf.model_facts(clf)
+    if not domain.assessed:
+        # no label, not even a grey one: a coloured word is what people read, whatever the caveat says
+        st.markdown("Prediction: **not assessed**: the film is outside the model's training domain.")
+        with st.expander("Research only: the model's score on this film"):
+            st.metric("Calibrated P(pneumonia)", f"{p:.3f}")
+            st.caption("Not validated for films like this one, so it is not a result: the calibration and "
+                       "the threshold hold only for pediatric frontal chest X-rays.")
+        _model_card(facts)
+        return
     st.metric("Calibrated P(pneumonia)", f"{p:.3f}")
     colour = "red" if label == "PNEUMONIA" else "green"
     side = ">=" if p >= clf.threshold else "<"
@@ -220,7 +231,12 @@ def score_panel(clf: Classifier, label: str, p: float) -> None:
                f"T = {facts['temperature']:.3f}) for films like the training ones: pediatric frontal "
                f"chest X-rays from one hospital. The label is PNEUMONIA when P >= the operating threshold "
                f"{facts['threshold']:.3f} ({facts.get('threshold_rule') or 'from the model config'})."
-               + perf + " The model sees the image as displayed, so the window and invert change it.")
+               + perf + " The model sees one fixed preprocessing of the stored pixels, so the window and "
+               "invert change only the view.")
+    _model_card(facts)
+
+
+def _model_card(facts: dict) -> None:
     card = wf.model_card(DEFAULT_MODEL)
     if card:
         with st.expander(f"Model card: {facts['name']} v{facts['version']}"):
@@ -290,16 +306,28 @@ def review(item: dict) -> None:
     window, invert, preset = display_controls(xray, digest)
     zoom = zoom_controls()
     opts = saliency_controls()
-    state = _analyse(digest, window, invert, preset, xray)
+    try:
+        state = _analyse(digest, window, invert, preset, xray)
+    except InputError as e:  # e.g. a 3x3 film: readable, but too small to classify
+        st.error(f"{item['name']}: {e}")
+        return
     clf = _classifier()
-    warnings = state["domain"]
-    if warnings:
-        st.warning("**Outside the model's training domain**: the score may be meaningless here.\n\n"
-                   + "\n".join(f"- {w}" for w in warnings), icon=":material/warning:")
+    domain: DomainCheck = state["domain"]
+    if not domain.assessed:
+        st.warning("**Not assessed**: the header says this film is outside what the model was trained on "
+                   "(pediatric frontal chest X-rays), so no label is given.\n\n"
+                   + "\n".join(f"- {w}" for w in domain.reasons), icon=":material/block:")
+    if domain.warnings:
+        st.warning("**The image differs from the training images**: check the file before trusting the "
+                   "score.\n\n" + "\n".join(f"- {w}" for w in domain.warnings), icon=":material/warning:")
+    if domain.note:
+        st.caption(domain.note)
     for w in xray.warnings:
         st.info(w)
     smap = None
-    if opts["show"]:
+    if opts["show"] and not domain.assessed:
+        st.caption("Saliency maps are drawn only for films the model assesses.")
+    elif opts["show"]:
         try:
             smap = _saliency(digest, window, invert, preset, opts["method"], opts["target"], state["grey"])
         except InputError as e:
@@ -308,7 +336,7 @@ def review(item: dict) -> None:
     with left:
         viewer(state, smap, opts, zoom)
     with right:
-        score_panel(clf, state["label"], state["p"])
+        score_panel(clf, state["label"], state["p"], domain)
         header_panel(xray)
     rho = None
     if smap is not None:
@@ -323,11 +351,11 @@ def review(item: dict) -> None:
                           "The colour bar gives the value range (0 = no contribution).")
                        + " Saliency shows what drives the score, not where disease is.")
             rho = sanity_panel((digest, window, invert, preset), state["grey"], opts)
-    export(item, state, smap, opts, window, invert, preset, rho, warnings)
+    export(item, state, smap, opts, window, invert, preset, rho, domain)
 
 
 def export(item: dict, state: dict, smap: SaliencyMap | None, opts: dict, window, invert: bool, preset: str,
-           rho: float | None, warnings: list[str]) -> None:
+           rho: float | None, domain: DomainCheck) -> None:
     xray: XrayImage = item["xray"]
     clf = _classifier()
     st.subheader("Export")
@@ -338,11 +366,14 @@ def export(item: dict, state: dict, smap: SaliencyMap | None, opts: dict, window
               "window": list(window) if window else preset, "invert": invert}
     if smap is not None:
         params.update(grid=smap.grid, value_range=[smap.vmin, smap.vmax], signed=smap.signed)
-    extra = {"sanity_check_spearman": rho} if rho is not None else None
+    extra = {"sanity_check_spearman": rho} if rho is not None else {}
+    if domain.note:
+        extra["domain_note"] = domain.note
     method = opts["method"] if smap is not None else "none"
     try:
         text = wf.review_report(clf, xray, state["p"], method=method, params=params,
-                                warnings=[*warnings, *xray.warnings], extra=extra)
+                                warnings=[*domain.warnings, *xray.warnings], extra=extra or None,
+                                reasons=domain.reasons)
     except ValueError as e:  # the report refused to carry an identifying value
         st.error(str(e))
         text = None
@@ -370,23 +401,38 @@ def draw_live(rid: str, was_active: bool, names: list[str]) -> None:
     summary = run.read_json("summary.json") if not is_active(snap["state"]) else None
     entries = run.spec.get("params", {}).get("images", [])
     if summary and summary.get("results"):
+        # a NOT_ASSESSED film's score stays out of the table; it is in the expander below, for research
         table = [{"image": r["name"],
                   "file (this session)": names[r["index"]] if r["index"] < len(names) else "",
-                  "prediction": r["label"], "P(pneumonia)": round(r["probability"], 3),
-                  "domain warnings": len(r.get("warnings", []))} for r in summary["results"]]
+                  "prediction": "not assessed" if r["label"] == NOT_ASSESSED else r["label"],
+                  "P(pneumonia)": None if r["label"] == NOT_ASSESSED else round(r["probability"], 3),
+                  "why not assessed": "; ".join(r.get("reasons", [])),
+                  "image warnings": len(r.get("warnings", []))} for r in summary["results"]]
     else:
-        table = [{"image": entries[r["done"] - 1]["name"] if 0 < r["done"] <= len(entries) else r["done"],
-                  "P(pneumonia)": round(r["probability"], 3)} for r in rows]
+        table = []
+        for r in rows:
+            entry = entries[r["done"] - 1] if 0 < r["done"] <= len(entries) else {}
+            ok = assess_domain(wf.check_header(entry.get("header", {}))).assessed
+            table.append({"image": entry.get("name", r["done"]),
+                          "P(pneumonia)": round(r["probability"], 3) if ok else None})
     c = st.columns([3, 1])
     if table:
         c[0].dataframe(table, hide_index=True, key=f"batch-table-{rid}-{len(table)}")
     if snap.get("preview") is not None and is_active(snap["state"]):
         c[1].image(snap["preview"], caption=f"image {done}")
     if summary and summary.get("results"):
-        with st.expander("Domain warnings per image"):
+        with st.expander("Per image: why not assessed, image warnings, research scores"):
             for r in summary["results"]:
-                if r.get("warnings"):
-                    st.markdown(f"**{r['name']}**\n" + "\n".join(f"- {w}" for w in r["warnings"]))
+                lines = [f"- not assessed: {w}" for w in r.get("reasons", [])]
+                if r["label"] == NOT_ASSESSED:
+                    lines.append(f"- research only: calibrated P(pneumonia) {r['probability']:.3f}")
+                lines += [f"- {w}" for w in r.get("warnings", [])]
+                if lines:
+                    st.markdown(f"**{r['name']}**\n" + "\n".join(lines))
+        headerless = sum(bool(r.get("note")) for r in summary["results"])
+        if headerless:  # said once for the batch, not once per file
+            st.caption(f"{headerless} of {len(summary['results'])} images have no DICOM header (PNG/JPEG): "
+                       "their age, view, modality and body part cannot be checked against the training domain.")
         st.download_button("Batch results JSON", json.dumps(summary, indent=1), "xray-batch.json",
                            "application/json", key="dl-batch")
 
