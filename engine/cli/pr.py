@@ -19,7 +19,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine.cli.common import add_device_argument, add_subparser, resolve_device
+from engine.cli.common import (
+    DISK_FULL,
+    DiskFull,
+    add_device_argument,
+    add_subparser,
+    check_out_folder,
+    make_out_folder,
+    nonnegative_int,
+    refuse_existing_run,
+    resolve_device,
+)
 from engine.core.errors import InputError
 
 
@@ -29,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ap = add_subparser(subparsers, "pr", help="Fourier phase retrieval (CDI) of a diffraction pattern")
     ap.add_argument("input", metavar="INPUT",
                     help="pattern: .npy .npz .tif .edf .cxi .h5 (2D or 3D, centred)")
-    ap.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    ap.add_argument("--out", required=True, metavar="DIR", help="output folder, new or empty")
     ap.add_argument("--mask", metavar="FILE", help="mask file, nonzero = not measured")
     ap.add_argument("--mask-zeros", choices=("auto", "all", "none"), default="auto",
                     help="zeros not measured: auto = groups of zeros bordered by exposed pixels (beamstop, "
@@ -41,10 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ap.add_argument("--recipe", default=None,
                     help=f"operator chain, applied right to left (default: {DEFAULT_RECIPE})")
     ap.add_argument("--starts", type=int, default=4, help="random starts run as one batch (default 4)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=nonnegative_int, default=0)
     add_device_argument(ap)
-    ap.add_argument("--average", type=int, default=0, help="best starts to average (0: half of them)")
-    ap.add_argument("--threads", type=int, default=0,
+    ap.add_argument("--average", type=nonnegative_int, default=0, help="best starts to average (0: half of them)")
+    ap.add_argument("--threads", type=nonnegative_int, default=0,
                     help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     ap.add_argument("--positivity", action="store_true", help="real, non-negative object")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -61,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         from engine.cdi.recipe import parse_recipe
         from engine.cdi.workflow import reconstruct, write_outputs
 
+        out = check_out_folder(args.out)  # before a large file is read or anything is computed
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         args.device = resolve_device(args)
@@ -68,9 +79,6 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--starts must be between 1 and 4096, got {args.starts}")
         if args.recipe is not None:
             parse_recipe(args.recipe)  # fail before reading a large file
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"--out {str(out)!r} exists and is not a folder")
         data = load_diffraction(args.input, mask=args.mask, mask_zeros=args.mask_zeros,
                                 saturation=args.saturation)
         support = None
@@ -96,15 +104,22 @@ def run(args: argparse.Namespace) -> int:
         # reconstruct has recorded the mask stats, support history, LLK per pixel and its warnings
         for w in summary["warnings"]:
             print(f"warning: {w}", file=sys.stderr)
-        parent = out.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".pr-", dir=parent))
-        names = write_outputs(tmp, res)
-        with open(tmp / "summary.json", "w", encoding="utf-8") as f:
-            json.dump(res.summary, f, indent=1)
-        out.mkdir(exist_ok=True)
-        for name in names + ["summary.json"]:
-            os.replace(tmp / name, out / name)
+        try:
+            parent = out.resolve().parent
+            make_out_folder(parent)
+            tmp = Path(tempfile.mkdtemp(prefix=".pr-", dir=parent))
+            names = write_outputs(tmp, res)
+            with open(tmp / "summary.json", "w", encoding="utf-8") as f:
+                json.dump(res.summary, f, indent=1)
+            make_out_folder(out)
+            refuse_existing_run(out)  # another command may have written there while this one computed
+            for name in names + ["summary.json"]:
+                os.replace(tmp / name, out / name)
+        except OSError as e:
+            if e.errno not in DISK_FULL:
+                raise
+            raise DiskFull(f"the disk is full: the reconstruction could not be written to {out}; "
+                           "free some space and run it again") from None
         if not args.quiet:
             print(f"wrote {out} (chosen start {res.summary['chosen_start']}, "
                   f"{res.summary['wall_seconds']:.1f} s on {res.summary['device']})", file=sys.stderr)

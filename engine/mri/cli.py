@@ -22,6 +22,8 @@ def _has(parser: argparse.ArgumentParser, flag: str) -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The MRI flags, on the ``restore`` parser (or any parser, e.g. in a test)."""
+    from engine.cli.common import nonnegative_float, nonnegative_int, positive_int
+
     if not _has(parser, "--factor"):
         parser.add_argument("--factor", type=int, default=4, choices=[2, 4, 8],
                             help="MRI: acceleration of the generated mask")
@@ -33,14 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("MRI (--task mri)")
     g.add_argument("--mask-kind", default="random", choices=["random", "equispaced"],
                    help="MRI: columns outside the fully sampled centre (default random)")
-    g.add_argument("--noise-sigma", type=float, default=0.0,
+    g.add_argument("--noise-sigma", type=nonnegative_float, default=0.0,
                    help="MRI --simulate: complex Gaussian noise per k-space sample (default 0)")
     g.add_argument("--size", type=int, default=None,
                    help="MRI --simulate: resize the image to SIZE x SIZE (default: phantom 128, files as they are)")
-    g.add_argument("--slice", type=int, default=None, dest="kspace_slice",
+    g.add_argument("--slice", type=nonnegative_int, default=None, dest="kspace_slice",
                    help="MRI: slice of a k-space volume (default the middle one)")
-    g.add_argument("--tv-weight", type=float, default=None, help="MRI: λ of the TV baseline (default 0.001)")
-    g.add_argument("--tv-iters", type=int, default=None, help="MRI: FISTA iterations of the TV baseline")
+    g.add_argument("--tv-weight", type=nonnegative_float, default=None,
+                   help="MRI: λ of the TV baseline (default 0.001)")
+    g.add_argument("--tv-iters", type=positive_int, default=None, help="MRI: FISTA iterations of the TV baseline")
 
 
 def load_inputs(args: argparse.Namespace) -> tuple[dict, dict]:
@@ -57,6 +60,12 @@ def load_inputs(args: argparse.Namespace) -> tuple[dict, dict]:
               "tv_weight": getattr(args, "tv_weight", None), "tv_iters": getattr(args, "tv_iters", None)}
     if params["noise_sigma"] < 0:
         raise InputError(f"--noise-sigma {params['noise_sigma']}; expected >= 0")
+    # the restore parser checks these already; a parser of another caller may not
+    for flag, key, low in (("--max-iters", "max_iters", 1), ("--tv-iters", "tv_iters", 1), ("--seed", "seed", 0)):
+        if params[key] is not None and params[key] < low:
+            raise InputError(f"{flag} {params[key]}; expected a whole number of at least {low}")
+    if params["tv_weight"] is not None and not params["tv_weight"] >= 0:
+        raise InputError(f"--tv-weight {params['tv_weight']}; expected a number of at least 0")
     src = str(args.input)
     size = getattr(args, "size", None)
     if size is not None and not 8 <= size <= 1024:
@@ -79,18 +88,13 @@ def load_inputs(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``restore --task mri``: a run folder at ``--out`` with the images, metrics.csv and summary.json."""
-    from engine.cli.common import resolve_device, run_headless
-    from engine.runs import RunStore
+    from engine.cli.common import check_out_folder, resolve_device, run_headless, start_run
 
-    out = Path(args.out)
+    out = check_out_folder(args.out)  # before anything is read or written
     device = resolve_device(args)
     arrays, params = load_inputs(args)
     params["device"] = device
-    if (out / "summary.json").exists() or (out / "result.png").exists():
-        raise InputError(f"{out} already holds a run; choose another --out folder")
-    run = RunStore.create_at(out, {"kind": "mri", "params": params, "input": params["input"]})
-    for k, v in arrays.items():
-        run.save_array(k, v)
+    run = start_run(out, {"kind": "mri", "params": params, "input": params["input"]}, arrays)
     run_headless(run, device=device, what="MRI reconstruction", quiet=getattr(args, "quiet", False), total=None,
                  report=("input_psnr", "tv_psnr", "es_psnr", "peak_psnr", "es_iteration", "stopped_iteration",
                          "wall_seconds"))
