@@ -1,11 +1,18 @@
-"""The one job manager the app's sessions share, and the run id kept in the URL."""
+"""The one job manager the app's sessions share, the run id kept in the URL, and the queue as pages see it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from engine.jobs import JobManager
 from engine.runs import RunStore, default_runs_root
+
+#: the page (its ``url_path``) that shows a run of each kind, and the URL parameter that names the run there
+PAGE_OF_KIND = {"restore": "restoration", "mri": "mri", "cdi": "phase-retrieval", "gpr": "generalized-pr",
+                "gpr_sweep": "generalized-pr", "xray": "xray", "federated": "federated"}
+URL_PARAM_OF_KIND = {"gpr_sweep": "sweep"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -13,9 +20,20 @@ def _manager(root: str) -> JobManager:
     return JobManager(RunStore(root))
 
 
+@st.cache_resource(show_spinner=False)
+def _withdrawn(root: str) -> set[str]:
+    # queued runs the user cancelled: the manager skips them only when their turn comes, so until then
+    # its snapshot still says "queued"; the pages show them as cancelled at once
+    return set()
+
+
 def manager() -> JobManager:
     """The server-wide job manager (runs under ``$INVERSE_STUDIO_RUNS`` or the per-user default)."""
     return _manager(str(default_runs_root()))
+
+
+def _withdrawn_runs() -> set[str]:
+    return _withdrawn(str(default_runs_root()))
 
 
 def active_run_id(kind: str | None = None) -> str | None:
@@ -38,3 +56,122 @@ def set_active_run(run_id: str | None) -> None:
         st.query_params.pop("run", None)
     else:
         st.query_params["run"] = run_id
+
+
+def snapshot(run_id: str) -> dict:
+    """The manager's snapshot of a run, where a queued run the user cancelled reads "cancelled"."""
+    snap = manager().snapshot(run_id)
+    withdrawn = _withdrawn_runs()
+    if run_id in withdrawn:
+        if snap["state"] != "queued":  # its worker has come to it and recorded the end
+            withdrawn.discard(run_id)
+        else:
+            snap = dict(snap, state="cancelled", message="cancelled: taken out of the queue before it started")
+    return snap
+
+
+def cancel(run_id: str) -> None:
+    """Stop a running run at its next step, or take a queued one out of the queue.
+
+    The manager only skips a cancelled queued run when the worker reaches it; it is shown as cancelled
+    (and no longer counted in the queue) from now on.
+    """
+    mgr = manager()
+    queued = mgr.snapshot(run_id)["state"] == "queued"
+    mgr.cancel(run_id)
+    # a run that started between the two calls got the stop request too, and says "running" until it ends
+    if queued:
+        _withdrawn_runs().add(run_id)
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A run that starts (or is running) before the one waiting."""
+
+    run_id: str
+    kind: str
+    state: str
+    iteration: int = 0
+    budget: int | None = None
+    seconds_left: float | None = None  # at its recent pace, if it runs to its budget (running ones only)
+
+
+@dataclass(frozen=True)
+class QueueSpot:
+    """Where a queued run stands on its device's queue."""
+
+    position: int  # 1: the next to start
+    device: str
+    ahead: list[Ahead] = field(default_factory=list)
+
+
+def _budget(params: dict, extra: dict) -> int | None:
+    for v in (params.get("max_iters"), extra.get("max_iters"), extra.get("cycles"), params.get("iters")):
+        try:
+            if v is not None and int(v) > 0:
+                return int(v)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _seconds_left(snap: dict, budget: int | None) -> float | None:
+    """Time a running run needs to reach its budget at its recent pace (None until that pace is known).
+
+    The pace comes from the steps of the last half minute, not from the start, which also counts the
+    set-up (building the network, a TV baseline) and would inflate the estimate of a young run.
+    """
+    it = int(snap.get("iteration") or 0)
+    rows = [r for r in snap.get("history") or [] if r.get("t") is not None and r.get("iteration") is not None]
+    if budget is None or it >= budget or len(rows) < 5:
+        return None
+    recent = [r for r in rows if r["t"] >= rows[-1]["t"] - 30.0]
+    steps = recent[-1]["iteration"] - recent[0]["iteration"]
+    span = recent[-1]["t"] - recent[0]["t"]
+    if len(recent) < 5 or steps <= 0 or span < 1.0:
+        return None
+    return (budget - it) * span / steps
+
+
+def queue_spot(run_id: str) -> QueueSpot | None:
+    """The queue position of a run queued in this server, and the runs ahead of it; None when it is not queued.
+
+    Each device has one first-in first-out queue: ahead of a run are the one running on its device and
+    the runs queued there before it (status.json's ``updated`` is the time a run was queued, and no
+    other write touches it until the run starts).
+    """
+    mgr = manager()
+    if snapshot(run_id)["state"] != "queued":
+        return None
+    me = mgr.store.get(run_id).status()
+    device = str(me.get("device", ""))
+    mine = (float(me.get("updated") or 0.0), run_id)
+    withdrawn = _withdrawn_runs()
+    running: list[Ahead] = []
+    queued: list[tuple[tuple[float, str], Ahead]] = []
+    for run in mgr.store.list():
+        if run.id == run_id or run.id in withdrawn or not mgr.is_active(run.id):
+            continue
+        status = run.status()
+        if str(status.get("device", "")) != device:
+            continue
+        snap = mgr.snapshot(run.id)
+        budget = _budget(run.spec.get("params", {}), snap.get("extra", {}))
+        if snap["state"] == "running":
+            running.append(Ahead(run.id, run.kind, "running", int(snap["iteration"]), budget,
+                                 _seconds_left(snap, budget)))
+        elif snap["state"] == "queued":
+            order = (float(status.get("updated") or 0.0), run.id)
+            if order < mine:
+                queued.append((order, Ahead(run.id, run.kind, "queued", 0, budget)))
+    queued.sort(key=lambda t: t[0])
+    return QueueSpot(position=len(queued) + 1, device=device, ahead=running + [a for _, a in queued])
+
+
+def run_link(run_id: str, kind: str) -> str:
+    """A Markdown link to the page that shows the run (the plain id, in code, where no page does)."""
+    page = PAGE_OF_KIND.get(kind)
+    if page is None:
+        return f"`{run_id}`"
+    # relative, so it also works when the app is served under a base path
+    return f"[`{run_id}`]({page}?{URL_PARAM_OF_KIND.get(kind, 'run')}={run_id})"

@@ -1,57 +1,169 @@
-"""Small Streamlit pieces the workflow pages share: run header, live status, downloads."""
+"""Small Streamlit pieces the workflow pages share: run header, queue, Run button, live status."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import streamlit as st
 
+from engine.core.errors import InputError
 from engine.runs import Run
-from ui.jobs import manager, set_active_run
+from ui.jobs import cancel, manager, queue_spot, run_link, set_active_run, snapshot
 
 STATE_ICON = {"queued": ":material/schedule:", "running": ":material/progress_activity:",
               "done": ":material/check_circle:", "failed": ":material/error:",
               "cancelled": ":material/stop_circle:", "interrupted": ":material/pause_circle:"}
+
+_GUARD = "_run_guard"
+# how long the run a Run button has just queued stands for the page's run while the URL may still lag behind
+GUARD_SECONDS = 30.0
 
 
 def is_active(state: str) -> bool:
     return state in ("queued", "running")
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def stop_button(container: Any, rid: str, state: str) -> None:
+    """Stop for a running run, Cancel for a queued one (it leaves the queue); nothing otherwise."""
+    if state == "running":
+        if container.button("Stop", key=f"stop-{rid}", icon=":material/stop:", type="primary"):
+            cancel(rid)
+            st.toast("Stopping at the next step")
+    elif state == "queued":
+        if container.button("Cancel", key=f"cancel-{rid}", icon=":material/cancel:", type="primary",
+                             help="Take the run out of the queue; it never starts"):
+            cancel(rid)
+            st.rerun()  # the whole page: its Run button comes back
+
+
+def _ahead_text(a: Any) -> str:
+    text = f"{run_link(a.run_id, a.kind)} ({a.kind}, {a.state}"
+    if a.state == "running":
+        text += f", iteration {a.iteration}" + (f" / {a.budget}" if a.budget else "")
+        if a.seconds_left is not None:
+            text += f", about {_duration(a.seconds_left)} more at its recent pace if it runs to its budget"
+    return text + ")"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def queue_note(rid: str) -> bool:
+    """For a queued run: its place in line and what it waits for. True when it is queued."""
+    spot = queue_spot(rid)
+    if spot is None:
+        return False
+    if spot.ahead:
+        waits = ", then ".join(_ahead_text(a) for a in spot.ahead)
+        st.info(f"**queued · {ordinal(spot.position)} in line** on {spot.device}: waiting for {waits}. "
+                "Its curves appear when it starts; Cancel takes it out of the queue.",
+                icon=":material/schedule:")
+    else:  # the worker is between two runs
+        st.info(f"**queued · {ordinal(spot.position)} in line** on {spot.device}: starting now.",
+                icon=":material/schedule:")
+    return True
+
+
 def run_header(run: Run, snap: dict) -> None:
-    """One line: run id, state, iteration, elapsed time; and the Stop / Resume / Close buttons."""
+    """One line: run id, state, iteration, elapsed time; the Stop (Cancel) / Resume / Close buttons; the queue."""
     state = snap["state"]
     started = snap.get("started")
     elapsed = f" · {time.time() - started:.0f} s" if started and is_active(state) else ""
     cols = st.columns([6, 1, 1])
-    cols[0].markdown(f"{STATE_ICON.get(state, '')} **{state}** · iteration {snap['iteration']}{elapsed} "
-                     f"· run `{run.id}`")
+    where = "" if state == "queued" else f" · iteration {snap['iteration']}"
+    cols[0].markdown(f"{STATE_ICON.get(state, '')} **{state}**{where}{elapsed} · run `{run.id}`")
     if snap.get("message"):
         (st.error if state == "failed" else st.info)(snap["message"])
     if is_active(state):
-        if cols[1].button("Stop", key=f"stop-{run.id}", icon=":material/stop:", type="primary"):
-            manager().cancel(run.id)
-            st.toast("Stopping at the next step")
+        stop_button(cols[1], run.id, state)
     elif state in ("interrupted", "cancelled", "failed") and run.file("checkpoint.pt").exists():
         if cols[1].button("Resume", key=f"resume-{run.id}", icon=":material/play_arrow:"):
-            manager().resume(run.id)
-            st.rerun()
+            try:
+                manager().resume(run.id)
+            except InputError as e:  # still in the queue (cancelled there), or run by another server
+                st.error(str(e))
+            else:
+                st.rerun()
     if cols[2].button("Close", key=f"close-{run.id}", icon=":material/close:",
                       help="Back to the setup; the run stays in the Runs page"):
+        forget_run(run.id)
         set_active_run(None)
         st.rerun()
+    if state == "queued":
+        queue_note(run.id)
 
 
 def live_header(rid: str, was_active: bool) -> tuple[Run, dict]:
-    """Start of every live panel: the run, its snapshot and the header line.
+    """Start of every live panel: the run, its snapshot and the header line (with the queue while it waits).
 
     When the run was active at the last full redraw and has ended since, rerun the whole page
     so it shows the results.
     """
-    mgr = manager()
-    run = mgr.store.get(rid)
-    snap = mgr.snapshot(rid)
+    run = manager().store.get(rid)
+    snap = snapshot(rid)
     if was_active and not is_active(snap["state"]):
         st.rerun()
     run_header(run, snap)
     return run, snap
+
+
+# --- the Run button ------------------------------------------------------------------------------------
+
+def page_run(kind: str, key: str, url_run: str | None, *, param: str = "run") -> str | None:
+    """The run the page shows: the URL's, or the one its Run button ``key`` has just queued.
+
+    A second click can arrive before the browser has the first one's URL: its script run then still
+    sees the old URL (or none), and would queue a duplicate and show the old run. For a short while,
+    and as long as the URL is the one from before the click, the queued run stands in (and goes back
+    into the URL).
+    """
+    guards = st.session_state.get(_GUARD) or {}
+    g = guards.get(f"{kind}:{key}")
+    if g is None:
+        return url_run
+    if time.time() - g["at"] > GUARD_SECONDS or url_run not in (g["before"], g["rid"]):
+        guards.pop(f"{kind}:{key}", None)  # expired, or the user has opened another run since
+        return url_run
+    if url_run != g["rid"]:
+        st.query_params[param] = g["rid"]
+    return g["rid"]
+
+
+def forget_run(rid: str) -> None:
+    """Drop the Run buttons' memory of ``rid`` (the page closes it)."""
+    guards = st.session_state.get(_GUARD) or {}
+    for k in [k for k, g in guards.items() if g["rid"] == rid]:
+        guards.pop(k, None)
+
+
+def run_button(label: str = "Run", *, key: str, rid: str | None, disabled: bool = False, where: Any = None,
+               help: str | None = None) -> bool:
+    """The primary Run button; off while the page's run ``rid`` is queued or running.
+
+    Returns True for a click that should start a run: never while ``rid`` is active, even when the click
+    was made before the button was drawn disabled.
+    """
+    state = snapshot(rid)["state"] if rid else None
+    busy = state is not None and is_active(state)
+    if busy:
+        way_out = "Press Cancel to take it out of the queue" if state == "queued" else "Press Stop to end it"
+        help = f"A run is in progress: run {rid} is {state}. {way_out} before starting another."
+    clicked = (where or st).button(label, type="primary", icon=":material/play_arrow:", key=key,
+                                   disabled=disabled or busy, help=help)
+    return bool(clicked) and not busy and not disabled
+
+
+def started(kind: str, key: str, rid: str, before: str | None, *, param: str = "run") -> None:
+    """After a Run button queued ``rid``: remember it, put it in the URL and redraw with Run off."""
+    # first the session state: a second click may stop this script at its next message to the browser
+    st.session_state.setdefault(_GUARD, {})[f"{kind}:{key}"] = {"rid": rid, "before": before, "at": time.time()}
+    st.query_params[param] = rid
+    st.rerun()

@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.core.errors import InputError
-from ui.jobs import active_run_id, manager, set_active_run
-from ui.widgets import is_active, live_header
+from ui.jobs import active_run_id, manager, snapshot
+from ui.widgets import is_active, live_header, page_run, run_button, started
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cxr-pneumonia" / "train")
 
@@ -78,21 +78,21 @@ def show_result(rid: str) -> None:
 
 
 params = setup()
-rid = active_run_id("federated")
-if st.button("Run", type="primary", icon=":material/play_arrow:", key="fl_run"):
+rid = page_run("federated", "fl_run", active_run_id("federated"))
+if run_button(key="fl_run", rid=rid):
     try:
         from engine.federated.workflow import params_to_spec
 
         params_to_spec(params)
-        rid = manager().submit({"kind": "federated", "params": params}, label="federated")
+        new = manager().submit({"kind": "federated", "params": params}, label="federated")
     except InputError as e:
         st.error(str(e))
     else:
-        set_active_run(rid)
+        started("federated", "fl_run", new, rid)
 if rid is None:
     st.caption("Pick the sites and rounds, then press **Run**. Each round's per-site AUC is drawn as it ends.")
 else:
-    active = is_active(manager().snapshot(rid)["state"])
+    active = is_active(snapshot(rid)["state"])
     st.fragment(run_every=1.0 if active else None)(draw_live)(rid, active)
     if not active:
         show_result(rid)

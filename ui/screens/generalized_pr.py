@@ -15,10 +15,10 @@ from engine.gpr.algorithms import ALGORITHMS
 from engine.gpr.initializers import INITIALIZERS
 from engine.gpr.measurements import MODELS
 from engine.gpr.teaching import fourier_symmetries, landscape_n2
-from ui.jobs import active_run_id, manager, set_active_run
+from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import is_active, live_header
+from ui.widgets import forget_run, is_active, live_header, page_run, queue_note, run_button, started, stop_button
 
 st.title("Generalized phase retrieval")
 st.caption("Recover x from y_k = |a_k* x|² (Gaussian or coded-diffraction a_k), up to a global phase. "
@@ -84,6 +84,8 @@ def reconstruct_setup() -> dict:
 
 def draw_reconstruct_live(rid: str, was_active: bool) -> None:
     run, snap = live_header(rid, was_active)
+    if snap["state"] == "queued":
+        return  # nothing to draw yet: the header says what it waits for
     rows = snap["history"]
     last = rows[-1] if rows else {}
     params = run.spec.get("params", {})
@@ -137,20 +139,20 @@ def show_reconstruct_result(rid: str) -> None:
 
 def reconstruct_tab() -> None:
     params = reconstruct_setup()
-    rid = active_run_id("gpr")
-    if st.button("Run", type="primary", icon=":material/play_arrow:", key="gpr_run"):
+    rid = page_run("gpr", "gpr_run", active_run_id("gpr"))
+    if run_button(key="gpr_run", rid=rid):
         try:
-            rid = manager().submit({"kind": "gpr", "params": params}, label=f"gpr-{params['algorithm']}")
+            new = manager().submit({"kind": "gpr", "params": params}, label=f"gpr-{params['algorithm']}")
         except InputError as e:
             st.error(str(e))
         else:
-            set_active_run(rid)
+            started("gpr", "gpr_run", new, rid)
     if rid is None:
         st.caption("Pick a signal, a measurement model and an algorithm, then press **Run**. "
                    "Spectral + Wirtinger flow needs about m ≈ 4.5n complex Gaussian measurements; "
                    "amplitude flows and alternating minimization need fewer.")
         return
-    active = is_active(manager().snapshot(rid)["state"])
+    active = is_active(snapshot(rid)["state"])
     st.fragment(run_every=0.5 if active else None)(draw_reconstruct_live)(rid, active)
     if not active:
         show_reconstruct_result(rid)
@@ -176,7 +178,7 @@ def transition_figure(table: dict, ratios: list[float], tol: float) -> go.Figure
 def draw_sweep_live(sid: str, was_active: bool) -> None:
     mgr = manager()
     run = mgr.store.get(sid)
-    snap = mgr.snapshot(sid)
+    snap = snapshot(sid)
     if was_active and not is_active(snap["state"]):
         st.rerun()
     extra = snap.get("extra", {})
@@ -186,11 +188,13 @@ def draw_sweep_live(sid: str, was_active: bool) -> None:
     c[0].markdown(f"**{snap['state']}** · {done} / {total or '?'} cells · run `{run.id}`")
     if snap.get("message"):
         (st.error if snap["state"] == "failed" else st.info)(snap["message"])
-    if is_active(snap["state"]) and c[1].button("Stop", icon=":material/stop:", key=f"sweep-stop-{sid}"):
-        mgr.cancel(sid)
+    stop_button(c[1], sid, snap["state"])
     if c[2].button("Close", icon=":material/close:", key=f"sweep-close-{sid}"):
+        forget_run(sid)
         st.query_params.pop("sweep", None)
         st.rerun()
+    if queue_note(sid):
+        return
     if total:
         st.progress(done / total)
     summary = run.read_json("summary.json") if not is_active(snap["state"]) else None
@@ -221,7 +225,8 @@ def sweep_tab() -> None:
                 sid = None
         except ValueError:
             sid = None
-    if st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="sw_run", disabled=not algs):
+    sid = page_run("gpr_sweep", "sw_run", sid, param="sweep")
+    if run_button("Run sweep", key="sw_run", rid=sid, disabled=not algs):
         spec = {"kind": "gpr_sweep", "params": {"n": n, "ratios": ratios, "trials": trials, "model": model,
                                                 "algorithms": algs, "tol": tol, "seed": seed,
                                                 "iters": iters or None}}
@@ -229,16 +234,16 @@ def sweep_tab() -> None:
             from engine.gpr.sweep import check_sweep, parse_ratios
 
             check_sweep(n, parse_ratios(ratios), trials, model)
-            sid = manager().submit(spec, label=f"sweep-{model}")
+            new = manager().submit(spec, label=f"sweep-{model}")
         except InputError as e:
             st.error(str(e))
         else:
-            st.query_params["sweep"] = sid
+            started("gpr_sweep", "sw_run", new, sid, param="sweep")
     if not sid:
         st.caption("Each cell runs all trials of one m/n for one algorithm at once; every algorithm solves "
                    "the same random problems. The curves fill in as cells finish.")
         return
-    active = is_active(manager().snapshot(sid)["state"])
+    active = is_active(snapshot(sid)["state"])
     st.fragment(run_every=1.0 if active else None)(draw_sweep_live)(sid, active)
     if not active:
         summary = manager().store.get(sid).read_json("summary.json")

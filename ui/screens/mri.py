@@ -11,10 +11,10 @@ from engine.dip.presets import PRESETS, default_preset
 from engine.mri.inputs import BUILTIN_IMAGES, builtin_image, image_names, read_grey, read_kspace
 from engine.mri.kspace import log_magnitude
 from engine.mri.workflow import prepare_inputs
-from ui.jobs import active_run_id, manager, set_active_run
+from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import is_active, live_header
+from ui.widgets import is_active, live_header, page_run, run_button, started
 
 st.title("MRI reconstruction with the Deep Image Prior")
 st.caption("Single-coil Cartesian k-space y = M ⊙ F x: whole columns measured, a fully sampled centre. "
@@ -89,6 +89,8 @@ def show_inputs(arrays: dict) -> None:
 
 def draw_live(rid: str, was_active: bool) -> None:
     run, snap = live_header(rid, was_active)
+    if snap["state"] == "queued":
+        return  # nothing to draw yet: the header says what it waits for
     extra = snap.get("extra", {})
     rows = [r for r in snap["history"] if r.get("loss") is not None]
     m = st.columns(4)
@@ -137,17 +139,16 @@ def show_results(rid: str) -> None:
 
 
 prepared = setup()
-rid = active_run_id("mri")
-if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabled=prepared is None, key="mri_run"):
+rid = page_run("mri", "mri_run", active_run_id("mri"))
+if run_button(key="mri_run", rid=rid, disabled=prepared is None, where=st.sidebar):
     arrays, params = prepared
-    rid = manager().submit({"kind": "mri", "params": params}, arrays=arrays, label="mri")
-    set_active_run(rid)
+    started("mri", "mri_run", manager().submit({"kind": "mri", "params": params}, arrays=arrays, label="mri"), rid)
 if rid is None:
     if prepared is not None:
         show_inputs(prepared[0])
         st.caption("Pick an input, a mask and a preset in the sidebar, then press **Run**.")
 else:
-    active = is_active(manager().snapshot(rid)["state"])
+    active = is_active(snapshot(rid)["state"])
     st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
     if not active:
         show_results(rid)

@@ -18,10 +18,10 @@ from engine.core.device import pick_device
 from engine.core.errors import InputError
 from engine.core.imageio import read_image
 from engine.dip.samples import SAMPLES, load_sample
-from ui.jobs import active_run_id, manager, set_active_run
+from ui.jobs import active_run_id, manager, snapshot
 from ui.views import cdi as views
 from ui.views.images import display_uint8
-from ui.widgets import is_active, live_header
+from ui.widgets import is_active, live_header, page_run, run_button, started
 
 st.title("Beamline CDI: Fourier phase retrieval")
 st.caption("Recover a complex object x from its diffraction pattern |F x|², up to a translation, the "
@@ -320,6 +320,8 @@ def _pattern_size(rid: str) -> int | None:
 def draw_live(rid: str, was_active: bool) -> None:
     """Redrawn every half second while the run goes: preview, likelihood and support curves."""
     run, snap = live_header(rid, was_active)
+    if snap["state"] == "queued":
+        return  # nothing to draw yet: the header says what it waits for
     extra = snap.get("extra", {})
     rows = snap["history"]
     last = rows[-1] if rows else {}
@@ -467,12 +469,11 @@ def show_results(rid: str) -> None:
 
 
 prepared = setup()
-rid = active_run_id("cdi")
+rid = page_run("cdi", "run", active_run_id("cdi"))
 runnable = bool(prepared and prepared["runnable"])
-if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabled=not runnable, key="run"):
-    rid = manager().submit({"kind": "cdi", "params": prepared["params"]}, arrays=prepared["arrays"],
-                           label=prepared["label"])
-    set_active_run(rid)
+if run_button(key="run", rid=rid, disabled=not runnable, where=st.sidebar):
+    started("cdi", "run", manager().submit({"kind": "cdi", "params": prepared["params"]}, arrays=prepared["arrays"],
+                                           label=prepared["label"]), rid)
 
 if rid is None:
     if prepared is not None:
@@ -480,7 +481,7 @@ if rid is None:
         st.caption(f"Runs on {pick_device(None)}. Set up the pattern, its unmeasured pixels, the initial "
                    f"support and the recipe in the sidebar, then press **Run**.")
 else:
-    active = is_active(manager().snapshot(rid)["state"])
+    active = is_active(snapshot(rid)["state"])
     st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
     if not active:
         show_results(rid)

@@ -14,11 +14,11 @@ from engine.dip.corruptions import corruption_names, describe
 from engine.dip.inputs import TASKS, prepare_inputs
 from engine.dip.presets import PRESETS, default_preset, task_key
 from engine.dip.samples import SAMPLES, load_sample
-from ui.jobs import active_run_id, manager, set_active_run
+from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
 from ui.views.restoration import forced_stop_captions, live_status, result_caption, stop_of, verdict
-from ui.widgets import is_active, live_header
+from ui.widgets import is_active, live_header, page_run, run_button, started
 
 st.title("Restoration with the Deep Image Prior")
 
@@ -154,6 +154,8 @@ def show_inputs(arrays: dict) -> None:
 def draw_live(rid: str, was_active: bool) -> None:
     """The part that redraws every half second while the run is going."""
     run, snap = live_header(rid, was_active)
+    if snap["state"] == "queued":
+        return  # nothing to draw yet: the header says what it waits for
     extra = dict(snap.get("extra", {}))
     rows = snap["history"]
     params = run.spec.get("params", {})
@@ -258,19 +260,18 @@ def show_results(rid: str) -> None:
 
 
 prepared = setup()
-rid = active_run_id("restore")
-if st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", disabled=prepared is None,
-                     key="run"):
+rid = page_run("restore", "run", active_run_id("restore"))
+if run_button(key="run", rid=rid, disabled=prepared is None, where=st.sidebar):
     arrays, params = prepared
-    rid = manager().submit({"kind": "restore", "params": params}, arrays=arrays, label=params["label"])
-    set_active_run(rid)
+    started("restore", "run", manager().submit({"kind": "restore", "params": params}, arrays=arrays,
+                                               label=params["label"]), rid)
 
 if rid is None:
     if prepared is not None:
         show_inputs(prepared[0])
         st.caption("Set up the input and the solver in the sidebar, then press **Run**.")
 else:
-    active = is_active(manager().snapshot(rid)["state"])
+    active = is_active(snapshot(rid)["state"])
     st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
     if not active:
         show_results(rid)
