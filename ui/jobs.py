@@ -20,20 +20,9 @@ def _manager(root: str) -> JobManager:
     return JobManager(RunStore(root))
 
 
-@st.cache_resource(show_spinner=False)
-def _withdrawn(root: str) -> set[str]:
-    # queued runs the user cancelled: the manager skips them only when their turn comes, so until then
-    # its snapshot still says "queued"; the pages show them as cancelled at once
-    return set()
-
-
 def manager() -> JobManager:
     """The server-wide job manager (runs under ``$INVERSE_STUDIO_RUNS`` or the per-user default)."""
     return _manager(str(default_runs_root()))
-
-
-def _withdrawn_runs() -> set[str]:
-    return _withdrawn(str(default_runs_root()))
 
 
 def active_run_id(kind: str | None = None) -> str | None:
@@ -59,29 +48,13 @@ def set_active_run(run_id: str | None) -> None:
 
 
 def snapshot(run_id: str) -> dict:
-    """The manager's snapshot of a run, where a queued run the user cancelled reads "cancelled"."""
-    snap = manager().snapshot(run_id)
-    withdrawn = _withdrawn_runs()
-    if run_id in withdrawn:
-        if snap["state"] != "queued":  # its worker has come to it and recorded the end
-            withdrawn.discard(run_id)
-        else:
-            snap = dict(snap, state="cancelled", message="cancelled: taken out of the queue before it started")
-    return snap
+    """The manager's snapshot of a run."""
+    return manager().snapshot(run_id)
 
 
 def cancel(run_id: str) -> None:
-    """Stop a running run at its next step, or take a queued one out of the queue.
-
-    The manager only skips a cancelled queued run when the worker reaches it; it is shown as cancelled
-    (and no longer counted in the queue) from now on.
-    """
-    mgr = manager()
-    queued = mgr.snapshot(run_id)["state"] == "queued"
-    mgr.cancel(run_id)
-    # a run that started between the two calls got the stop request too, and says "running" until it ends
-    if queued:
-        _withdrawn_runs().add(run_id)
+    """Stop a running run at its next step, or take a queued one out of the queue (it reads "cancelled" at once)."""
+    manager().cancel(run_id)
 
 
 @dataclass(frozen=True)
@@ -146,11 +119,10 @@ def queue_spot(run_id: str) -> QueueSpot | None:
     me = mgr.store.get(run_id).status()
     device = str(me.get("device", ""))
     mine = (float(me.get("updated") or 0.0), run_id)
-    withdrawn = _withdrawn_runs()
     running: list[Ahead] = []
     queued: list[tuple[tuple[float, str], Ahead]] = []
     for run in mgr.store.list():
-        if run.id == run_id or run.id in withdrawn or not mgr.is_active(run.id):
+        if run.id == run_id or not mgr.is_active(run.id):
             continue
         status = run.status()
         if str(status.get("device", "")) != device:

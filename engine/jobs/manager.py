@@ -255,12 +255,25 @@ class JobManager:
             raise
         return run_id
 
+    #: the message of a run cancelled while it waited in the queue
+    WITHDRAWN = "cancelled: taken out of the queue before it started"
+
     def cancel(self, run_id: str) -> None:
-        """Ask a run to stop; it does so at its next step."""
+        """Ask a run to stop; it does so at its next step. A run still queued is cancelled at once."""
         with self._lock:
             ev = self._cancel.get(run_id)
-        if ev is not None:
-            ev.set()
+            live = self._live.get(run_id)
+        if ev is None:
+            return
+        ev.set()
+        if live is not None:
+            with live.lock:
+                queued = live.state == "queued"
+                if queued:
+                    # the worker skips it when it comes up; say so now rather than when the run ahead ends
+                    live.state, live.message = "cancelled", self.WITHDRAWN
+            if queued:
+                self.store.get(run_id).set_status(state="cancelled", message=self.WITHDRAWN)
 
     def is_active(self, run_id: str) -> bool:
         live = self._live.get(run_id)
@@ -322,10 +335,11 @@ class JobManager:
                 run = self.store.get(run_id)
                 with self._lock:
                     live, ev = self._live[run_id], self._cancel[run_id]
-                if ev.is_set():  # cancelled while queued
-                    run.set_status(state="cancelled", message="stopped before it started")
-                    with live.lock:
-                        live.state = "cancelled"
+                if ev.is_set():  # cancelled while queued (cancel() has marked it already)
+                    if live.state != "cancelled":
+                        run.set_status(state="cancelled", message=self.WITHDRAWN)
+                        with live.lock:
+                            live.state = "cancelled"
                     continue
                 _execute(JobContext(run, device, resume=resume, cancel_event=ev, live=live))
             except Exception as e:  # never let a worker die, nor a run stay "queued" in memory

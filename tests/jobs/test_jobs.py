@@ -62,9 +62,13 @@ def test_cancel_while_queued(tmp_path):
     a = mgr.submit(_spec(steps=10, delay=0.02))
     b = mgr.submit(_spec(steps=10))
     mgr.cancel(b)
+    # cancelled at once, in memory and on disk, not when the run ahead of it ends
+    assert mgr.snapshot(b)["state"] == "cancelled" and mgr.is_active(a)
+    assert mgr.store.get(b).status()["state"] == "cancelled"
     assert mgr.wait(b, 10) == "cancelled"
     assert mgr.store.get(b).metrics() == []
-    mgr.wait(a, 10)
+    assert mgr.wait(a, 10) == "done"
+    assert mgr.snapshot(b)["state"] == "cancelled"  # the worker skipped it without touching it again
 
 
 def test_failure_is_recorded(tmp_path):
