@@ -24,6 +24,8 @@ PAGES = {
                 url_path="phase-retrieval"),
         st.Page(SCREENS / "generalized_pr.py", title="Generalized PR", icon=":material/school:",
                 url_path="generalized-pr"),
+        st.Page(SCREENS / "symmetry.py", title="Symmetry breaking", icon=":material/flip:",
+                url_path="symmetry"),
     ],
     "Review": [
         st.Page(SCREENS / "xray.py", title="X-ray review", icon=":material/radiology:", url_path="xray"),
