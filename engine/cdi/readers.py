@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.errors import InputError
-from engine.core.reading import check_declared, check_zip, npy_header, open_capped
+from engine.core.reading import check_declared, check_zip, npy_header, open_capped, quiet_logs
 
 #: largest pattern accepted, in pixels (512^3 voxels: 512 MiB as float32)
 MAX_ELEMENTS = 512 ** 3
@@ -179,7 +179,7 @@ def _read_tiff(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
     import tifffile
 
     try:
-        with tifffile.TiffFile(io.BytesIO(src) if isinstance(src, bytes) else src) as tf:
+        with quiet_logs("tifffile"), tifffile.TiffFile(io.BytesIO(src) if isinstance(src, bytes) else src) as tf:
             if not tf.series:
                 raise InputError(f"{name!r} holds no image")
             series = tf.series[0]
@@ -199,8 +199,9 @@ _EDF_ITEMSIZE = {"unsignedbyte": 1, "signedbyte": 1, "unsignedshort": 2, "signed
                  "unsigned64": 8, "signed64": 8}
 
 
-def _check_edf_header(head: bytes, name: str) -> None:
-    """Refuse an EDF whose first header declares a compression or a size over the limits."""
+def _check_edf_header(head: bytes, name: str, size: int | None = None) -> None:
+    """Refuse an EDF whose first header declares a compression, a size over the limits, or more data
+    than the file's ``size`` bytes hold (fabio would pad a truncated file with zeros)."""
     end = head.find(b"}")
     if end < 0:
         raise InputError(f"{name!r}: EDF header has no closing '}}' in its first 64 KiB")
@@ -220,13 +221,18 @@ def _check_edf_header(head: bytes, name: str) -> None:
         raise InputError(f"{name!r}: compressed EDF ({comp}) is not accepted; save it uncompressed")
     item = _EDF_ITEMSIZE.get(keys.get("datatype", "float").lower().replace(" ", ""), 8)
     _check_elements(dims, name)
-    check_declared(dims, item, max_bytes=MAX_DECODED_BYTES, name=repr(name), what="EDF header")
+    n = check_declared(dims, item, max_bytes=MAX_DECODED_BYTES, name=repr(name), what="EDF header")
+    start = end + 1 + (head[end + 1:end + 2] == b"\n")
+    if size is not None and size - start < n:
+        raise InputError(f"{name!r}: the EDF header declares {n:,} bytes of data but the file holds "
+                         f"{max(size - start, 0):,}; the file is truncated")
 
 
 def _read_edf(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
     import fabio
 
-    _check_edf_header(_head(src, 64 * 1024), name)
+    size = len(src) if isinstance(src, bytes) else src.stat().st_size
+    _check_edf_header(_head(src, 64 * 1024), name, size)
     tmp = None
     try:
         if isinstance(src, bytes):  # fabio reads from a file name only
@@ -236,11 +242,12 @@ def _read_edf(src: bytes | Path, name: str) -> tuple[np.ndarray, None]:
             path = tmp
         else:
             path = str(src)
-        img = fabio.open(path)
-        frames = [img.data]
-        for i in range(1, getattr(img, "nframes", 1)):
-            frames.append(img.getframe(i).data)
-            _check_elements((len(frames),) + frames[0].shape, name)
+        with quiet_logs("fabio", "fabio.edfimage", "fabio.fabioimage"):  # the message below says what is wrong
+            img = fabio.open(path)
+            frames = [img.data]
+            for i in range(1, getattr(img, "nframes", 1)):
+                frames.append(img.getframe(i).data)
+                _check_elements((len(frames),) + frames[0].shape, name)
         data = frames[0] if len(frames) == 1 else np.stack(frames)
         if data is None:
             raise InputError(f"{name!r} holds no data")

@@ -7,13 +7,14 @@ rejection says what was wrong and what is expected.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from engine.core.errors import InputError
-from engine.core.reading import check_declared, check_npy, check_pixels, check_zip, read_capped
+from engine.core.reading import check_declared, check_npy, check_pixels, check_zip, quiet_logs, read_capped
 
 MAX_BYTES = 200 * 1024 * 1024  # a bigger upload is refused before it is decoded
 MAX_PIXELS = 4096 * 4096  # what the DIP solver accepts (engine.dip.solver.MAX_PIXELS): 16.8 MP
@@ -85,7 +86,7 @@ def _read_tiff(data: bytes, name: str) -> np.ndarray:
     import tifffile
 
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tf:
+        with quiet_logs("tifffile"), tifffile.TiffFile(io.BytesIO(data)) as tf:
             if not len(tf.pages):
                 raise InputError(f"{name}: the TIFF file holds no image")
             page = tf.pages[0]
@@ -109,13 +110,16 @@ def _read_pillow(data: bytes, name: str) -> np.ndarray:
     # Pillow's own bomb check, as a second line behind ours (it raises past twice this)
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
     try:
-        with Image.open(io.BytesIO(data)) as im:  # reads the header only
-            check_pixels(im.width, im.height, max_pixels=MAX_PIXELS, name=name)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.int32)
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("RGB")  # palette, CMYK, alpha: composite to plain RGB
-            return np.asarray(im)
+        with warnings.catch_warnings():
+            # Pillow warns (on stderr) about pictures between its limit and twice it; ours refuses them
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:  # reads the header only
+                check_pixels(im.width, im.height, max_pixels=MAX_PIXELS, name=name)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    return np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.int32)
+                if im.mode not in ("L", "RGB"):
+                    im = im.convert("RGB")  # palette, CMYK, alpha: composite to plain RGB
+                return np.asarray(im)
     except InputError:
         raise
     except Exception as e:

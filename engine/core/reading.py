@@ -7,7 +7,11 @@ must be a regular file: nothing else is opened.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.core.errors import InputError
@@ -223,6 +227,37 @@ def inflate_capped(data: bytes | memoryview, *, limit: int, wbits: int = -15, ch
     if total > limit:
         raise InputError(f"{name}: the deflated data inflates to over {_mib(limit)}; refused")
     return bytes(out)
+
+
+class _QuietWhileReading(logging.Filter):
+    """Drops a logger's records in a thread that is inside :func:`quiet_logs`; other threads log as before."""
+
+    state = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.state, "depth", 0)
+
+
+_QUIET = _QuietWhileReading()
+
+
+@contextlib.contextmanager
+def quiet_logs(*names: str) -> Iterator[None]:
+    """Silence the named libraries' loggers in this thread while a file is read.
+
+    tifffile and fabio log what they find wrong in a damaged file as warnings and errors, which Python
+    prints on stderr when no handler is set; the reader's own one-line message says what is wrong instead.
+    """
+    for n in names:
+        logger = logging.getLogger(n)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)
+    state = _QuietWhileReading.state
+    state.depth = getattr(state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        state.depth -= 1
 
 
 def _one_line(e: BaseException) -> str:

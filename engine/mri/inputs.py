@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.errors import InputError
-from engine.core.reading import Source, read_capped
+from engine.core.reading import Source, check_declared, check_zip, read_capped
 from engine.mri.kspace import MAX_SIDE, MIN_SIDE, check_shape
 
 MAX_BYTES = 256 * 2**20
@@ -124,6 +124,14 @@ def _npy_from(f: io.BufferedIOBase, name: str) -> np.ndarray:
     if dtype.hasobject:
         raise InputError(f"{name}: holds Python objects; expected a numeric array (pickles are not read)")
     _check_elements(shape, name)
+    # a plane's sides (all axes but the slices, and a last real/imaginary axis of 2) from the header, so
+    # a megabyte of deflated zeros cannot make the reader inflate a gigabyte it would refuse afterwards
+    sides = tuple(shape) if len(shape) <= 2 else tuple(shape[1:])
+    if len(shape) >= 3 and shape[-1] == 2:
+        sides = sides[:-1]
+    if any(int(d) > MAX_SIDE for d in sides):
+        raise InputError(f"{name}: array of shape {tuple(shape)} has a side over {MAX_SIDE}; expected sides of "
+                         f"at most {MAX_SIDE} pixels")
     f.seek(0)
     try:
         return np.load(f, allow_pickle=False)
@@ -135,20 +143,23 @@ def _read_npz(data: bytes, name: str) -> dict[str, np.ndarray]:
     buf = io.BytesIO(data)
     if not zipfile.is_zipfile(buf):
         raise InputError(f"{name}: not an NPZ archive")
+    # declared member sizes and every NPY header (shape, pickles) first: nothing is inflated yet
+    check_zip(buf, max_member_bytes=4 * MAX_BYTES, max_total_bytes=4 * MAX_BYTES, name=name)
     out = {}
     with zipfile.ZipFile(buf) as z:
-        infos = [i for i in z.infolist() if i.filename.endswith(".npy")]
-        total = sum(i.file_size for i in infos)
-        if total > 4 * MAX_BYTES:  # from the directory: nothing is inflated yet
-            raise InputError(f"{name}: its arrays take {total / 2**20:.0f} MiB uncompressed; the limit is "
-                             f"{4 * MAX_BYTES / 2**20:.0f} MiB")
-        for i in infos:
-            with z.open(i) as f:
-                out[i.filename[:-4]] = _npy_from(io.BytesIO(f.read()), f"{name}:{i.filename}")
+        for i in (i for i in z.infolist() if i.filename.endswith(".npy")):
+            try:
+                with z.open(i) as f:  # streamed: the header's element count is checked before the data
+                    out[i.filename[:-4]] = _npy_from(f, f"{name}:{i.filename}")
+            except InputError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a bad CRC or deflate stream
+                raise InputError(f"{name}:{i.filename}: unreadable ({type(e).__name__}); "
+                                 "the archive is corrupt") from None
     return out
 
 
-def _read_h5(data: bytes, name: str) -> dict[str, np.ndarray]:
+def _read_h5(data: bytes, name: str, slice_index: int | None = None) -> dict[str, np.ndarray]:
     try:
         import h5py
     except ImportError:
@@ -172,7 +183,7 @@ def _read_h5(data: bytes, name: str) -> dict[str, np.ndarray]:
                 if ds.dtype.kind not in "biufc" and not (ds.dtype.names and set(ds.dtype.names) >= {"r", "i"}):
                     raise InputError(f"{name}: /{key} has dtype {ds.dtype}; expected numbers")
                 _check_elements(ds.shape, f"{name}:/{key}")
-                arr = ds[()]
+                arr = _h5_read(ds, key, name, slice_index)
                 if arr.dtype.names:  # the (r, i) compound some writers use for complex
                     arr = arr["r"] + 1j * arr["i"]
                 out[key] = np.asarray(arr)
@@ -185,6 +196,32 @@ def _read_h5(data: bytes, name: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _slice_of(n: int, slice_index: int | None, name: str) -> int:
+    s = n // 2 if slice_index is None else int(slice_index)
+    if not 0 <= s < n:
+        raise InputError(f"{name}: slice {s} of {n}; expected 0 to {n - 1}")
+    return s
+
+
+def _h5_read(ds, key: str, name: str, slice_index: int | None) -> np.ndarray:  # noqa: ANN001 - an h5py Dataset
+    """Read what is needed of ``/kspace`` or ``/mask``: of a volume one slice, its size checked first.
+
+    A chunked dataset that was never written declares its size for a few bytes of file, so the size a
+    read would take is checked from the header, not from the file's length.
+    """
+    shape = tuple(ds.shape)
+    pair = ds.dtype.kind in "biuf" and len(shape) >= 3 and shape[-1] == 2  # (..., 2) = real, imaginary
+    plane = shape[-3:-1] if pair else shape[-2:]
+    if key == "kspace" and len(plane) == 2:
+        check_shape(plane, f"{name}: k-space")
+    if key == "mask":  # a mask is one plane of the k-space's size, or one row
+        check_declared(shape, ds.dtype.itemsize, max_bytes=MAX_SIDE * MAX_SIDE * 16, name=f"{name}:/{key}",
+                       what="dataset")
+    if key == "kspace" and len(shape) == (4 if pair else 3):  # a volume: read the one slice used
+        return np.asarray(ds[_slice_of(shape[0], slice_index, name)])
+    return ds[()]
+
+
 def _as_kspace(a: np.ndarray, name: str, slice_index: int | None) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype.kind in "biuf" and a.ndim >= 3 and a.shape[-1] == 2:  # (..., 2) = real, imaginary
@@ -193,10 +230,7 @@ def _as_kspace(a: np.ndarray, name: str, slice_index: int | None) -> np.ndarray:
         raise InputError(f"{name}: k-space has dtype {a.dtype}; expected complex values (or a last axis of 2: "
                          "real, imaginary)")
     if a.ndim == 3:  # a volume: one slice (default the middle one)
-        s = a.shape[0] // 2 if slice_index is None else int(slice_index)
-        if not 0 <= s < a.shape[0]:
-            raise InputError(f"{name}: slice {s} of {a.shape[0]}; expected 0 to {a.shape[0] - 1}")
-        a = a[s]
+        a = a[_slice_of(a.shape[0], slice_index, name)]
     check_shape(a.shape, f"{name}: k-space")
     if not np.isfinite(a).all():
         raise InputError(f"{name}: k-space has NaN or infinite values")
@@ -288,7 +322,7 @@ def read_kspace(source: Source, name: str | None = None, *, mask: Source | None 
             raise InputError(f"{name}: no 'kspace' array (found: {', '.join(arrays) or 'none'}); expected "
                              "arrays 'kspace' and, optionally, 'mask'")
     else:
-        arrays = _read_h5(data, name)
+        arrays = _read_h5(data, name, slice_index)  # a volume's one slice only
     k = _as_kspace(arrays["kspace"], name, slice_index)
     if mask is not None:
         m = read_mask(mask, k.shape, mask_name)

@@ -72,7 +72,10 @@ def read_raster(data: bytes, *, max_pixels: int = MAX_PIXELS) -> DicomImage:
     """
     notes: list[str] = []
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Pillow warns (on stderr) between its own limit and twice it; max_pixels below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
         raise InputError(f"picture is too large to decode safely ({_first_words(e)})") from e
     except Exception as e:  # Pillow raises several types for unknown input
