@@ -7,7 +7,7 @@ import pytest
 
 from engine.core.errors import InputError
 from engine.dip.samples import load_sample
-from engine.gpr.teaching import conj_flip, fourier_symmetries, landscape_n2, loss_at
+from engine.gpr.teaching import conj_flip, fourier_symmetries, landscape_n2, loss_at, minima_caption
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,58 @@ def test_landscape_rejects_bad_input() -> None:
         landscape_n2(x=(0.0, 0.0))
     with pytest.raises(InputError):
         landscape_n2(grid=5)
+
+
+# ----------------------------------------------------------------------------- counting minima
+
+def test_minima_are_counted_along_rays_not_from_the_grid() -> None:
+    # m = 2, seed 0: a narrow flat valley where the 121-point grid shows 22 strict "minima"
+    lands = {g: landscape_n2((1.0, 0.5), m=2, loss="intensity", grid=g, seed=0) for g in (41, 81, 121)}
+    assert len(lands[121].grid_local_minima()) > 4  # the artefact this replaces
+    found = {g: land.local_minima() for g, land in lands.items()}
+    assert [len(v) for v in found.values()] == [4, 4, 4]
+    for g in (81, 121):
+        np.testing.assert_allclose([mm.z for mm in found[g]], [mm.z for mm in found[41]], atol=1e-8)
+    mins = found[41]
+    assert all(mm.zero_loss for mm in mins)  # two measurements fit four signals exactly
+    np.testing.assert_allclose(sorted(mm.z for mm in mins if mm.is_x), [(-1.0, -0.5), (1.0, 0.5)], atol=1e-8)
+    # stable across the angle sampling too
+    assert len(lands[41].local_minima(samples=256)) == len(lands[41].local_minima(samples=8192)) == 4
+    caption = minima_caption(lands[41])
+    assert caption.startswith("4 local minima") and "±(1.00, 0.50) = ±x" in caption
+    assert "2 measurements do not determine x" in caption
+
+
+def _is_local_min(land, z, f) -> bool:
+    for rho in (1e-4, 1e-3, 1e-2):
+        for t in np.linspace(0, 2 * np.pi, 48, endpoint=False):
+            if loss_at(land, np.asarray(z) + rho * np.array([np.cos(t), np.sin(t)])) < f - 1e-14:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("loss,m,seed,count", [("amplitude", 20, 0, 8), ("intensity", 3, 0, 4),
+                                               ("intensity", 40, 2, 2)])
+def test_reported_minima_are_genuine_and_complete(loss: str, m: int, seed: int, count: int) -> None:
+    from scipy.optimize import minimize
+
+    land = landscape_n2((1.0, 0.5), m=m, loss=loss, grid=41, seed=seed)
+    mins = land.local_minima()
+    assert len(mins) == count
+    assert all(_is_local_min(land, mm.z, mm.loss) for mm in mins)
+    assert mins[0].is_x and mins[1].is_x and mins[0].loss < 1e-12
+    pts = np.array([mm.z for mm in mins])
+    rng = np.random.default_rng(0)
+    for _ in range(40):  # descent from anywhere ends at one of them
+        r = minimize(lambda z: loss_at(land, z), rng.uniform(-2.2, 2.2, 2), method="Nelder-Mead",
+                     options={"xatol": 1e-10, "fatol": 1e-16, "maxiter": 4000})
+        assert np.linalg.norm(pts - r.x, axis=1).min() < 1e-3, r.x
+    spurious = [mm for mm in mins if not mm.zero_loss]
+    caption = minima_caption(land, mins)
+    assert ("spurious (loss" in caption) == bool(spurious)
+    assert ("no spurious minimum" in caption) == (not spurious)
+
+
+def test_local_minima_rejects_bad_sampling() -> None:
+    with pytest.raises(InputError):
+        landscape_n2(grid=11).local_minima(samples=4)

@@ -121,13 +121,13 @@ def test_colorbar_image_is_labelled_rgb():
     assert (img[:, 30:] > 200).any()  # tick labels drawn in light grey
 
 
-def test_log_ticks_are_decades_or_1_2_5():
-    assert v.log_ticks(3, 4e4) == ([10.0, 100.0, 1000.0, 10000.0], ["1e1", "1e2", "1e3", "1e4"])
+def test_log_ticks_are_powers_of_ten():
+    assert v.log_ticks(3, 4e4) == ([10.0, 100.0, 1000.0, 10000.0], ["10¹", "10²", "10³", "10⁴"])
     vals, text = v.log_ticks(50, 3000)
-    assert text == ["5e1", "1e2", "2e2", "5e2", "1e3", "2e3"]
+    assert text == ["5×10¹", "10²", "2×10²", "5×10²", "10³", "2×10³"]
     vals, text = v.log_ticks(120, 180)  # narrow: the ticks around it
-    assert text == ["1e2", "2e2"]
-    assert v.log_ticks(1e-3, 1e-1)[1][0] == "1e-3"
+    assert text == ["10²", "2×10²"]
+    assert v.log_ticks(1e-3, 1e-1)[1][0] == "10⁻³"
     assert v.log_ticks(0, 0) == ([], [])
 
 
@@ -135,7 +135,8 @@ def test_log_curve_figure_uses_the_ticks_and_thins():
     rows = [{"iteration": i, "llk": 1e4 / (1 + i), "llk_free": 2e4 / (1 + i)} for i in range(3000)]
     fig = v.log_curve_figure(rows, ["llk", "llk_free"], "Log-likelihood per pixel", labels={"llk": "LLK"})
     assert fig.layout.title.text == "Log-likelihood per pixel"
-    assert fig.layout.yaxis.type == "log" and list(fig.layout.yaxis.ticktext) == ["1e1", "1e2", "1e3", "1e4"]
+    assert fig.layout.yaxis.type == "log" and list(fig.layout.yaxis.ticktext) == ["10¹", "10²", "10³", "10⁴"]
+    assert fig.layout.yaxis.tickmode == "array" and fig.layout.yaxis.exponentformat == "power"
     assert len(fig.data) == 2 and len(fig.data[0].x) <= 800 and fig.data[0].name == "LLK"
     narrow = v.log_curve_figure([{"iteration": 0, "llk": 120}, {"iteration": 1, "llk": 180}], ["llk"], "t")
     lo, hi = narrow.layout.yaxis.range
@@ -145,9 +146,64 @@ def test_log_curve_figure_uses_the_ticks_and_thins():
 def test_support_and_bar_figures():
     fig = v.support_figure([(0, 213), (1, 500), (2, 4000)], reference=5000, reference_label="true object")
     assert list(fig.data[0].y) == [213, 500, 4000] and fig.layout.yaxis.type == "log"
-    assert "1e3" in fig.layout.yaxis.ticktext and fig.layout.shapes
+    assert "10³" in fig.layout.yaxis.ticktext and fig.layout.shapes
     bar = v.bar_log_figure([100.0, 250.0], "LLK per start")
-    assert bar.layout.yaxis.type == "log" and list(bar.layout.yaxis.ticktext) == ["1e2", "2e2"]
+    assert bar.layout.yaxis.type == "log" and list(bar.layout.yaxis.ticktext) == ["10²", "2×10²"]
+
+
+# ----------------------------------------------------------------------------- images with their scale
+
+def _ramp_object(n: int = 64) -> np.ndarray:
+    # phase from -3 to 3 rad along the columns, amplitude 0 to 2 down the rows
+    return np.exp(1j * np.linspace(-3, 3, n))[None, :] * np.linspace(0, 2, n)[:, None]
+
+
+def test_amplitude_figure_has_a_titled_colour_bar():
+    fig = v.amplitude_figure(_ramp_object(), title="Amplitude (best start)")
+    hm = fig.data[0]
+    assert hm.type == "heatmap" and hm.zmin == 0 and hm.zmax == pytest.approx(2.0)
+    assert hm.colorbar.title.text == "amplitude"
+    assert np.asarray(hm.z).shape == (64, 64) and fig.layout.yaxis.autorange == "reversed"
+    big = v.amplitude_figure(np.ones((600, 600)), max_side=256)
+    assert max(np.asarray(big.data[0].z).shape) <= 256
+
+
+def test_phase_figure_is_cyclic_from_minus_pi_to_pi_in_radians():
+    fig = v.phase_figure(_ramp_object())
+    hm = fig.data[0]
+    assert hm.zmin == pytest.approx(-np.pi) and hm.zmax == pytest.approx(np.pi)
+    assert list(hm.colorbar.ticktext) == ["−π", "−π/2", "0", "π/2", "π"]
+    assert np.allclose(hm.colorbar.tickvals, [-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi])
+    assert hm.colorbar.title.text == "phase (rad)"
+    scale = hm.colorscale
+    assert scale[0][1] == scale[-1][1] == "rgb(255,0,0)"  # cyclic: -pi and +pi meet
+    z = np.asarray(hm.z, dtype=float)
+    assert np.isnan(z[0]).all()  # amplitude 0: no phase drawn
+    assert z[-1, 0] == pytest.approx(-3) and z[-1, -1] == pytest.approx(3)
+
+
+def test_phase_colours_match_the_composite_wheel():
+    ang = np.linspace(-np.pi, np.pi, 37)[None, :]
+    ref = v.phase_rgb(np.exp(1j * ang)).astype(int)[0]
+    ours = np.round(255 * v.phase_color(ang)[0]).astype(int)
+    assert np.abs(ours - ref).max() <= 1
+    assert tuple(np.round(255 * v.phase_color(np.array(0.0)))) == (0, 255, 255)  # cyan at 0
+
+
+def test_phase_wheel_figure_is_a_disc_labelled_in_radians():
+    fig = v.phase_wheel_figure(wedges=72)
+    bp = fig.data[0]
+    assert bp.type == "barpolar" and len(bp.theta) == 72
+    ax = fig.layout.polar.angularaxis
+    assert list(ax.ticktext) == ["0", "π/2", "±π", "−π/2"] and list(ax.tickvals) == [0, 90, 180, 270]
+    assert ax.direction == "counterclockwise" and ax.rotation == 0
+    assert bp.marker.color[0] == "rgb(0,255,255)"  # phase 0 at the right: cyan
+    assert bp.marker.color[36] == "rgb(255,0,0)"  # ±pi at the left: red
+    rings = v.phase_wheel_figure(wedges=8, rings=4).data[0]
+    assert len(rings.theta) == 32 and list(rings.base[::8]) == [0, 0.25, 0.5, 0.75]
+    assert rings.marker.color[0] != rings.marker.color[-8]  # darker towards the centre
+    with pytest.raises(InputError):
+        v.phase_wheel_figure(wedges=2)
 
 
 def test_model_intensity_matches_the_pattern_of_the_truth(sim):

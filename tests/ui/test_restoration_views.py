@@ -98,6 +98,96 @@ def test_result_and_forced_stop_captions():
     assert rv.psnr_suffix(None, None) == ""
 
 
+# ----------------------------------------------------------------------------- figures and the result table
+
+def _decode(uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    head, data = uri.split(",", 1)
+    assert head == "data:image/png;base64"
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+
+def test_before_after_figure_splits_input_and_output():
+    rng = np.random.default_rng(0)
+    before, after = rng.random((40, 60)).astype(np.float32), rng.random((40, 60, 3)).astype(np.float32)
+    fig = rv.before_after_figure(before, after, strips=10)
+    assert len(fig.data) == 11 and all(t.type == "image" for t in fig.data)
+    # the output whole underneath, the input in strips that add up to it
+    assert np.array_equal(_decode(fig.data[0].source), (after * 255 + 0.5).astype(np.uint8))
+    strips = np.concatenate([_decode(t.source) for t in fig.data[1:]], axis=1)
+    assert np.array_equal(strips[..., 0], (before * 255 + 0.5).astype(np.uint8))
+    assert [t.x0 for t in fig.data[1:3]] == [0, 6]
+    (slider,) = fig.layout.sliders
+    assert len(slider.steps) == 11 and slider.active == 5
+    assert slider.steps[0].args[0]["visible"] == [True] + [False] * 10  # all output
+    assert slider.steps[10].args[0]["visible"] == [True] * 11  # all input
+    assert slider.steps[3].args[0]["visible"] == [True, True, True, True] + [False] * 7
+    assert slider.steps[3].args[1]["shapes"][0]["x0"] == pytest.approx(18 - 0.5)  # the split line follows
+    assert [t.visible for t in fig.data] == slider.steps[5].args[0]["visible"]  # drawn as the active step
+
+
+def test_before_after_figure_enlarges_a_small_input_and_reduces_large_images():
+    small, big = np.zeros((10, 10)), np.ones((20, 20))
+    fig = rv.before_after_figure(small, big, strips=4)
+    assert sum(_decode(t.source).shape[1] for t in fig.data[1:]) == 20
+    huge = rv.before_after_figure(np.zeros((1000, 800)), np.ones((1000, 800)), max_side=250)
+    assert _decode(huge.data[0].source).shape[:2] == (250, 200)
+    with pytest.raises(rv.InputError):
+        rv.before_after_figure(small, big, strips=1)
+    with pytest.raises(rv.InputError):
+        rv.before_after_figure(np.zeros((2, 2, 2, 2)), big)
+
+
+def test_kernel_figure_shows_the_kernel_with_its_scale():
+    from engine.dip.operators import gaussian_kernel
+
+    k = gaussian_kernel(2.0)
+    fig = rv.kernel_figure(k)
+    hm = fig.data[0]
+    assert hm.type == "heatmap" and np.allclose(hm.z, k) and hm.colorbar.title.text == "weight"
+    assert hm.x[0] == -hm.x[-1] and hm.zmax == pytest.approx(k.max())
+    assert f"{k.shape[0]}×{k.shape[1]} px" in fig.layout.title.text and "sum 1" in fig.layout.title.text
+    assert np.allclose(rv.kernel_figure(k[None, None]).data[0].z, k)  # a (1, 1, h, w) tensor layout
+    with pytest.raises(rv.InputError):
+        rv.kernel_figure(np.ones(5))
+    with pytest.raises(rv.InputError):
+        rv.kernel_figure(np.full((3, 3), np.nan))
+
+
+def test_result_table_reads_like_a_table():
+    summary = {"stop": "detected", "es_fired": True, "es_iteration": 143, "stopped_iteration": 243,
+               "es_psnr": 28.1234, "peak_psnr": 28.5, "peak_iteration": 150, "input_psnr": 20.0,
+               "wall_seconds": 12.345, "device": "cpu", "preset": "fast-preview", "warnings": [],
+               "es_psnr_vs_input": None}
+    rows = rv.result_table(summary)
+    by = {r["name"]: (r["value"], r["unit"]) for r in rows}
+    assert by["Detected stop t*"] == ("143", "iteration")
+    assert by["PSNR at t* vs reference"] == ("28.12", "dB")
+    assert by["Wall time"] == ("12.3", "s") and by["Device"] == ("cpu", "") and by["Preset"] == ("fast-preview", "")
+    assert by["How the run ended"][0].startswith("detected stop")
+    assert "PSNR at t* vs input" not in by  # None is left out
+    assert all(set(r) == {"name", "value", "unit"} and all(isinstance(x, str) for x in r.values()) for r in rows)
+    user = rv.result_table({"stop": "user", "es_fired": False, "es_iteration": 9,
+                            "warnings": ["The run was stopped by the user at iteration 12"]})
+    assert user[1]["name"] == "Best candidate t* (not a detected stop)"
+    assert user[-1] == {"name": "Warning", "value": "The run was stopped by the user at iteration 12", "unit": ""}
+    budget = rv.result_table({"state": "done", "es_fired": False, "es_iteration": 9})
+    assert budget[0]["value"] == "iteration budget spent" and budget[1]["name"].startswith("t* (minimum within")
+    assert rv.result_table({}) == []
+
+
+def test_scrub_choices_reach_t_star():
+    assert rv.scrub_choices([0, 50, 100, 150], 143) == ([0, 50, 100, 143, 150], 143)
+    assert rv.scrub_choices([0, 50, 100], 100) == ([0, 50, 100], 100)
+    assert rv.scrub_choices([0, 50], None) == ([0, 50], 50)
+    assert rv.scrub_choices([], None) == ([], None)
+    assert rv.scrub_choices([], 7) == ([7], 7)
+
+
 # ----------------------------------------------------------------------------- the workflow's summary
 
 def _images():

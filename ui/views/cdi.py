@@ -15,7 +15,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from engine.core.colors import COLORMAPS, colorize
 from engine.core.errors import InputError
-from ui.views.curves import series, thin
+from ui.views.colors import PHASE_TICKTEXT, PHASE_TICKVALS, phase_color, phase_colorscale, plotly_colorscale
+from ui.views.curves import apply_log_axis, series, thin
+from ui.views.curves import log_ticks as log_ticks  # still importable from here
 
 #: longest side of the pattern / support images sent to the browser
 VIEW_SIDE = 512
@@ -262,6 +264,80 @@ def phase_wheel(size: int = 112) -> np.ndarray:
     return to_rgb8(np.concatenate([rgb, alpha[..., None]], axis=-1))
 
 
+def _image_axes(fig: go.Figure, title: str, height: int) -> None:
+    # rows top-down as in the array, square pixels, no pixel-number clutter
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, constrain="domain")
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, template="plotly_dark",
+                      margin=dict(l=5, r=5, t=35, b=5))
+
+
+def amplitude_figure(obj: np.ndarray, *, max_side: int = 256, colormap: str = "Viridis",
+                     title: str = "Amplitude", height: int = 320) -> go.Figure:
+    """|obj| (middle slice, downsampled to ``max_side``) as a heatmap from 0 to its maximum, with a
+    colour bar titled "amplitude"."""
+    a = np.abs(middle_slice(obj))
+    s = _step(a.shape, max_side)
+    a = a[::s, ::s].astype(np.float64)
+    top = max(float(a.max()) if a.size else 0.0, 1e-30)
+    fig = go.Figure(go.Heatmap(z=a, zmin=0.0, zmax=top, colorscale=plotly_colorscale(COLORMAPS[colormap]),
+                               colorbar=dict(title=dict(text="amplitude"), thickness=12),
+                               hovertemplate="amplitude %{z:.3g}<extra></extra>"))
+    _image_axes(fig, title, height)
+    return fig
+
+
+def phase_figure(obj: np.ndarray, *, max_side: int = 256, threshold: float = 0.05,
+                 title: str = "Phase", height: int = 320) -> go.Figure:
+    """The phase in radians (middle slice) on the cyclic scale from -pi to pi, blank where the
+    amplitude is at most ``threshold`` of its maximum; colour bar "phase (rad)" ticked at -pi, -pi/2,
+    0, pi/2, pi. Same hues as :func:`phase_rgb` and the composite."""
+    a = middle_slice(obj)
+    s = _step(a.shape, max_side)
+    a = np.asarray(a)[::s, ::s]
+    amp = np.abs(a)
+    ph = np.where(amp > threshold * max(float(amp.max()) if amp.size else 0.0, 1e-30), np.angle(a), np.nan)
+    fig = go.Figure(go.Heatmap(z=ph, zmin=-np.pi, zmax=np.pi, colorscale=phase_colorscale(),
+                               colorbar=dict(title=dict(text="phase (rad)"), thickness=12, tickmode="array",
+                                             tickvals=PHASE_TICKVALS, ticktext=PHASE_TICKTEXT),
+                               hovertemplate="phase %{z:.2f} rad<extra></extra>"))
+    _image_axes(fig, title, height)
+    return fig
+
+
+def phase_wheel_figure(*, wedges: int = 72, rings: int = 1, size: int = 220,
+                       title: str = "phase (rad)") -> go.Figure:
+    """A disc coloured by angle: the phase legend, in radians (0 at the right, pi/2 at the top, ±pi at
+    the left, counter-clockwise), in the hues of :func:`phase_figure`.
+
+    ``rings > 1`` darkens the disc towards its centre (brightness = amplitude), the legend of the
+    amplitude/phase composite.
+    """
+    if wedges < 4 or rings < 1:
+        raise InputError(f"the wheel needs at least 4 wedges and 1 ring; got {wedges} and {rings}")
+    width = 360.0 / wedges
+    theta = np.arange(wedges) * width  # wedge centres, degrees counter-clockwise from the right
+    ang = np.deg2rad(theta)
+    thetas, bases, colors = [], [], []
+    for k in range(rings):
+        bright = (k + 1) / rings
+        rgb = phase_color(ang) * bright
+        thetas += theta.tolist()
+        bases += [k / rings] * wedges
+        colors += ["rgb({},{},{})".format(*(int(round(255 * c)) for c in v)) for v in rgb]
+    fig = go.Figure(go.Barpolar(theta=thetas, r=[1.0 / rings] * len(thetas), base=bases, width=width,
+                                # an outline in the fill colour hides the anti-aliasing seams between wedges
+                                marker=dict(color=colors, line=dict(color=colors, width=1)), hoverinfo="skip"))
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=12)), height=size, width=size, showlegend=False,
+        template="plotly_dark", margin=dict(l=30, r=30, t=40, b=25),
+        polar=dict(bargap=0, radialaxis=dict(visible=False, range=[0, 1]),
+                   angularaxis=dict(direction="counterclockwise", rotation=0, tickmode="array",
+                                    tickvals=[0, 90, 180, 270], ticktext=["0", "π/2", "±π", "−π/2"],
+                                    showgrid=False)))
+    return fig
+
+
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
@@ -294,45 +370,6 @@ def colorbar_image(vmin: float, vmax: float, *, colormap: str = "Viridis", heigh
 # curves with readable log axes
 
 
-def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
-    """Tick values and labels for a log axis spanning [lo, hi]: decades as ``1e2``, ``1e3`` and, when
-    the range holds fewer than two decades, also the 2 and 5 multiples (``2e2``, ``5e2``)."""
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= 0:
-        return [], []
-    lo = max(lo, hi * 1e-12) if lo <= 0 else lo
-    lo, hi = min(lo, hi), max(lo, hi)
-    e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
-    mults = (1,) if np.log10(hi / lo) >= 2 else (1, 2, 5)
-    vals = [m * 10.0 ** e for e in range(e0, e1 + 1) for m in mults]
-    inside = [v for v in vals if lo <= v <= hi]
-    if len(inside) < 2:  # a very narrow range: keep the nearest ticks around it
-        below = [v for v in vals if v < lo][-1:]
-        above = [v for v in vals if v > hi][:1]
-        inside = below + inside + above
-    return inside, [_tick_text(v) for v in inside]
-
-
-def _tick_text(v: float) -> str:
-    e = int(np.floor(np.log10(v) + 1e-9))
-    m = round(v / 10.0 ** e)
-    return f"{m}e{e}"
-
-
-def _apply_log_axis(fig: go.Figure, ys: Sequence[float]) -> None:
-    pos = [y for y in ys if y > 0 and np.isfinite(y)]
-    fig.update_yaxes(type="log")
-    if pos:
-        lo, hi = min(pos), max(pos)
-        vals, text = log_ticks(lo, hi)
-        if vals:
-            fig.update_yaxes(tickmode="array", tickvals=vals, ticktext=text)
-            if vals[0] < lo or vals[-1] > hi:  # a narrow range: widen it so the outer ticks show
-                lo, hi = min(lo, vals[0]), max(hi, vals[-1])
-                pad = 0.02 * max(np.log10(hi / lo), 1e-3)
-                fig.update_yaxes(range=[np.log10(lo) - pad, np.log10(hi) + pad])
-
-
 def log_curve_figure(rows: Sequence[dict], keys: Sequence[str], title: str, *,
                      labels: dict[str, str] | None = None, x_title: str = "cycle",
                      y_title: str = "") -> go.Figure:
@@ -349,7 +386,7 @@ def log_curve_figure(rows: Sequence[dict], keys: Sequence[str], title: str, *,
     fig.update_xaxes(title_text=x_title)
     if y_title:
         fig.update_yaxes(title_text=y_title)
-    _apply_log_axis(fig, ys)
+    apply_log_axis(fig, ys)
     return fig
 
 
@@ -371,7 +408,7 @@ def support_figure(points: Sequence[tuple[int, float]], title: str = "Support si
     fig.update_layout(title=dict(text=title, font=dict(size=14)), **_LAYOUT)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="pixels")
-    _apply_log_axis(fig, ys)
+    apply_log_axis(fig, ys)
     return fig
 
 
@@ -381,7 +418,7 @@ def bar_log_figure(values: Sequence[float], title: str) -> go.Figure:
     fig.update_layout(title=dict(text=title, font=dict(size=14)), height=220,
                       margin=dict(l=10, r=10, t=30, b=10), template="plotly_dark")
     fig.update_xaxes(title_text="start")
-    _apply_log_axis(fig, list(values))
+    apply_log_axis(fig, list(values))
     return fig
 
 
@@ -440,7 +477,7 @@ def profile_figure(radius: np.ndarray, measured: np.ndarray, model: np.ndarray,
     fig.update_layout(title=dict(text=title, font=dict(size=14)), **_LAYOUT)
     fig.update_xaxes(title_text="distance from the centre (pixels)")
     fig.update_yaxes(title_text="counts per pixel")
-    _apply_log_axis(fig, ys)
+    apply_log_axis(fig, ys)
     return fig
 
 
