@@ -10,6 +10,7 @@ Layout of a run folder::
     checkpoint.pt    tensors only, loaded with ``weights_only=True``, with the iteration it stands for
     summary.json     the final numbers
     error.txt        the traceback of a failed run
+    name.json        the name the user gave the run (absent: a name made from kind, input and date)
     .lock            ``flock``ed while a process runs (or has queued) the run
 
 No file is opened through a link: writes go to a fresh ``mkstemp`` file renamed into place (or are
@@ -19,12 +20,16 @@ appended with ``O_NOFOLLOW``), reads skip links, and :class:`RunStore` skips lin
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
+import shutil
+import stat
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +56,35 @@ def default_runs_root() -> Path:
 
 
 LOCK_NAME = ".lock"  # flock()ed by the process that runs (or has queued) the run
+NAME_FILE = "name.json"
+MAX_RUN_NAME = 80
+#: how a kind is called in a run's default name
+KIND_LABELS = {"restore": "Restoration", "mri": "MRI", "cdi": "CDI", "gpr": "GPR", "gpr_sweep": "GPR sweep",
+               "xray": "X-ray", "federated": "Federated"}
+
+
+def check_run_name(text: object) -> str:
+    """``text`` stripped, when it can name a run: 1-80 printable characters on one line, no path separator.
+
+    A name is a label kept in ``name.json``; it never becomes a file or folder name.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"a run name must be text; got {type(text).__name__}")
+    name = text.strip()
+    if not 1 <= len(name) <= MAX_RUN_NAME:
+        raise InputError(f"a run name must have 1 to {MAX_RUN_NAME} characters; got {len(name)}")
+    if not name.isprintable():
+        raise InputError("a run name must be printable characters on one line (no tabs, line breaks or control "
+                         "characters)")
+    if "/" in name or "\\" in name:
+        raise InputError("a run name cannot contain / or \\: it is a label, not a path")
+    return name
+
+
+def _one_line(text: str, limit: int) -> str:
+    # labels come from file names the user uploaded: keep them printable and short
+    clean = "".join(c if c.isprintable() else " " for c in str(text)).strip()
+    return clean if len(clean) <= limit else clean[:limit - 1].rstrip() + "…"
 
 
 @contextmanager
@@ -217,6 +251,112 @@ class Run:
         lock.release()
         return False
 
+    # --- name ------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The name the user gave the run (:meth:`rename`), else :meth:`default_name`."""
+        stored = self.read_json(NAME_FILE)
+        if isinstance(stored, dict):
+            try:
+                return check_run_name(stored.get("name"))
+            except InputError:  # edited by hand into something no rename accepts
+                pass
+        return self.default_name()
+
+    def rename(self, text: str) -> str:
+        """Give the run the name ``text`` (stripped; see :func:`check_run_name`) and return it.
+
+        Only ``name.json`` changes: the folder and its id stay, so links to the run keep working.
+        """
+        name = check_run_name(text)
+        self.write_json(NAME_FILE, {"name": name, "renamed": time.time()})
+        return name
+
+    def default_name(self) -> str:
+        """A name made from the kind, the input and the date, e.g. ``Restoration · camera · 2026-01-01 12:00``."""
+        parts = [KIND_LABELS.get(self.kind, self.kind)]
+        label = self.input_label()
+        if label:
+            parts.append(_one_line(label, 40))
+        created = self.created()
+        if created is not None:
+            parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime(created)))
+        return " · ".join(parts).replace("/", "-").replace("\\", "-")
+
+    def input_label(self) -> str:
+        """What the run was given, in a few words: the sample or file name, the signal, the batch size; or ""."""
+        p = self.spec.get("params") or {}
+        if not isinstance(p, dict):
+            return ""
+        kind = self.kind
+        if kind == "xray":
+            n = len(p.get("images") or [])
+            return f"{n} image{'' if n == 1 else 's'}"
+        if kind == "gpr_sweep":
+            return f"{p.get('model') or 'complex-gaussian'}, n={p.get('n', 64)}"
+        if kind == "federated":
+            data = str(p.get("data") or "").rstrip("/\\")
+            return os.path.basename(data)  # the folder's name, not where the server keeps it
+        for key in ("label", "signal", "sample"):
+            v = p.get(key)
+            if isinstance(v, str) and v.strip():
+                return _one_line(v, 80)
+        if kind == "mri":
+            return {"simulated": "simulated k-space", "measured": "measured k-space"}.get(str(p.get("source")), "")
+        return ""
+
+    def created(self) -> float | None:
+        """When the run was made (seconds since the epoch): from status.json, else from the id; None if unknown."""
+        v = self.status().get("created")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if _ID.match(self.id):
+            try:
+                return time.mktime(time.strptime(self.id[:15], "%Y%m%d-%H%M%S"))
+            except (ValueError, OverflowError):
+                return None
+        return None
+
+    # --- export ------------------------------------------------------------
+    def export_zip(self) -> bytes:
+        """The run folder as a zip (entries under ``<run id>/``), without its lock file, temp files and links.
+
+        Files are opened with ``O_NOFOLLOW`` and only regular files are written, so a link planted in the
+        folder never brings another file into the archive.
+        """
+        if self.path.is_symlink() or not self.path.is_dir():
+            raise InputError(f"run {self.id} has no folder to export")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            for dirpath, dirnames, filenames in os.walk(self.path, followlinks=False):
+                here = Path(dirpath)
+                dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
+                for fname in sorted(filenames):
+                    if (here == self.path and fname == LOCK_NAME) or (fname.startswith(".") and fname.endswith(".tmp")):
+                        continue  # the lock is a process's, a temp file a write in progress
+                    self._zip_one(zf, here / fname)
+        return buf.getvalue()
+
+    def _zip_one(self, zf: zipfile.ZipFile, p: Path) -> None:
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:  # removed since the folder was listed
+            return
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # a link: never followed
+                return
+            raise
+        with os.fdopen(fd, "rb") as f:
+            st_ = os.fstat(f.fileno())
+            if not stat.S_ISREG(st_.st_mode):
+                return
+            stamp = time.localtime(max(st_.st_mtime, 315532800.0))  # zip dates start in 1980
+            info = zipfile.ZipInfo(f"{self.id}/{p.relative_to(self.path).as_posix()}", date_time=stamp[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w") as out:
+                shutil.copyfileobj(f, out, 1 << 20)
+
     # --- metrics -------------------------------------------------------
     def log(self, row: dict) -> None:
         """Append one row to metrics.jsonl (never through a link planted under that name)."""
@@ -286,6 +426,20 @@ class Run:
 
     def has_array(self, name: str) -> bool:
         return (self.path / "arrays" / f"{_check_name(name)}.npy").exists()
+
+    def array_shape(self, name: str) -> tuple[int, ...] | None:
+        """The shape of array ``name`` read from its header alone; None when it is missing, a link or unreadable."""
+        try:
+            fd = os.open(self.path / "arrays" / f"{_check_name(name)}.npy", os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        with os.fdopen(fd, "rb") as f:
+            try:
+                reader = readers.get(np.lib.format.read_magic(f))
+                return None if reader is None else tuple(int(n) for n in reader(f)[0])
+            except ValueError:
+                return None
 
     def save_image(self, name: str, img: np.ndarray) -> Path:
         """Save a float [0, 1] or uint8 image as ``<name>.png``."""
@@ -439,6 +593,23 @@ class RunStore:
         if not self._is_own_folder(p) or not (p / "spec.json").exists():
             raise InputError(f"no run {run_id!r} in the runs folder")
         return Run(p)
+
+    def delete(self, run_id: str) -> None:
+        """Remove the run ``run_id`` and everything in its folder.
+
+        :class:`InputError` when there is no such run, or while it is queued or running (its lock is held,
+        here or by another server). The folder is first renamed to a hidden name in the root, so it leaves
+        the list at once, then removed without following any link in it (a link is removed, not its target).
+        """
+        run = self.get(run_id)
+        lock = run.try_lock()
+        if lock is None:
+            raise InputError(f"run {run_id} is queued or running; stop it, or wait for it to end, before deleting it")
+        with lock:  # held until the folder has left its name, so nobody queues the run meanwhile
+            trash = self.root / f".deleting-{run_id}-{uuid.uuid4().hex[:6]}"
+            os.rename(run.path, trash)
+        # fd-based on Linux (rmtree.avoids_symlink_attacks): never steps through a link swapped in meanwhile
+        shutil.rmtree(trash)
 
     def list(self) -> list[Run]:
         """All runs, newest first (a link, or a folder that resolves outside the root, is skipped)."""

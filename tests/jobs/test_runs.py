@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -178,3 +179,111 @@ def test_links_are_not_read(tmp_path):
     torch.save({"w": torch.ones(1)}, tmp_path / "ck.pt")
     os.symlink(tmp_path / "ck.pt", run.path / "checkpoint.pt")
     assert run.load_checkpoint() is None and run.prepare_resume() is None
+
+
+# --- names, delete, export ------------------------------------------------------------------------------
+
+def test_default_name_is_kind_input_and_date(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create({"kind": "restore", "params": {"label": "camera"}}, label="camera")
+    date = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.status()["created"]))
+    assert run.name == f"Restoration · camera · {date}"
+    sweep = store.create({"kind": "gpr_sweep", "params": {"n": 32, "model": "cdp"}})
+    assert sweep.name.startswith("GPR sweep · cdp, n=32 · ")
+    xray = store.create({"kind": "xray", "params": {"images": [{"array": "img0"}, {"array": "img1"}]}})
+    assert xray.input_label() == "2 images"
+    fed = store.create({"kind": "federated", "params": {"data": "/srv/data/cxr-small/"}})
+    assert fed.input_label() == "cxr-small"  # the folder's name, never the server's path
+    mri = store.create({"kind": "mri", "params": {"source": "measured"}})
+    assert mri.input_label() == "measured k-space"
+    odd = store.create({"kind": "cdi", "params": {"label": "a/b\tc" + "x" * 100}})
+    assert "/" not in odd.name and "\t" not in odd.name and len(odd.name) <= 80
+
+
+def test_rename_is_kept_and_validated(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create({"kind": "restore", "params": {"label": "camera"}})
+    assert run.rename("  σ = 25, cpu preset  ") == "σ = 25, cpu preset"
+    again = store.get(run.id)
+    assert again.name == "σ = 25, cpu preset" and again.path == run.path  # the folder keeps its id
+    for bad in ["", "   ", "x" * 81, "two\nlines", "tab\there", "../etc/passwd", "a\\b", None]:
+        with pytest.raises(InputError):
+            run.rename(bad)  # type: ignore[arg-type]
+    assert store.get(run.id).name == "σ = 25, cpu preset"
+    assert run.rename("x" * 80) == "x" * 80
+    (run.path / "name.json").write_text('{"name": "bad\\nname"}')  # edited by hand
+    assert run.name == run.default_name()
+
+
+def test_delete_removes_the_folder_but_never_a_locked_run(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    keep = store.create({"kind": "restore"})
+    run = store.create({"kind": "restore"})
+    run.save_array("observed", np.zeros((4, 4), np.float32))
+    lock = run.try_lock()
+    with pytest.raises(InputError, match="queued or running"):
+        store.delete(run.id)
+    assert run.path.is_dir()
+    lock.release()
+    store.delete(run.id)
+    assert not run.path.exists() and [r.id for r in store.list()] == [keep.id]
+    assert os.listdir(store.root) == [keep.id]  # nothing left behind
+    with pytest.raises(InputError):
+        store.delete(run.id)
+    with pytest.raises(InputError):
+        store.delete("../runs")
+
+
+def test_delete_never_follows_links(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    run = store.create({"kind": "restore"})
+    os.symlink(outside, run.path / "arrays")  # a folder link inside the run
+    os.symlink(outside / "precious.txt", run.path / "summary.json")
+    store.delete(run.id)
+    assert (outside / "precious.txt").read_text() == "keep me"
+    linked = store.create({"kind": "restore"})  # a run folder that is itself a link
+    target = tmp_path / "elsewhere"
+    linked.path.rename(target)
+    os.symlink(target, linked.path)
+    with pytest.raises(InputError):
+        store.delete(linked.id)
+    assert (target / "spec.json").exists()
+
+
+def test_export_zip_has_the_folder_without_lock_and_links(tmp_path):
+    import io
+    import zipfile
+
+    store = RunStore(tmp_path / "runs")
+    run = store.create({"kind": "restore", "params": {"label": "camera"}})
+    run.save_array("observed", np.ones((3, 3), np.float32))
+    run.log({"iteration": 1, "loss": 0.5})
+    run.write_json("summary.json", {"es_psnr": 20.0})
+    run.rename("my run")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not in the run")
+    os.symlink(secret, run.path / "error.txt")
+    os.symlink(tmp_path, run.path / "snapshots")
+    with run.try_lock():
+        data = run.export_zip()  # a running run can be exported too
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = set(zf.namelist())
+        assert names == {f"{run.id}/{n}" for n in ("spec.json", "status.json", "metrics.jsonl", "summary.json",
+                                                   "name.json", "arrays/observed.npy")}
+        with zf.open(f"{run.id}/arrays/observed.npy") as f:
+            np.testing.assert_array_equal(np.load(io.BytesIO(f.read())), np.ones((3, 3), np.float32))
+        assert json.loads(zf.read(f"{run.id}/name.json"))["name"] == "my run"
+
+
+def test_array_shape_reads_the_header_only(tmp_path):
+    run = RunStore(tmp_path).create({"kind": "cdi"})
+    run.save_array("intensity", np.zeros((2, 16, 8), np.float32))
+    assert run.array_shape("intensity") == (2, 16, 8)
+    assert run.array_shape("missing") is None
+    (run.path / "arrays" / "torn.npy").write_bytes(b"\x93NUMPY")
+    assert run.array_shape("torn") is None
+    os.symlink(run.path / "arrays" / "intensity.npy", run.path / "arrays" / "link.npy")
+    assert run.array_shape("link") is None
