@@ -177,7 +177,8 @@ class DIPPRSolver:
             r = torch.sqrt(ic + 1e-12) - self.amp
             return (r * r * self.weight).sum() / max(self._norm_amp, 1e-30)
         ic = ic.clamp_min(1e-12)
-        term = ic - self.iobs + torch.xlogy(self.iobs, self.iobs / ic)
+        # I log(I / Ic) split in two: the gradient of xlogy(I, I / Ic) is 0/0 where I = 0
+        term = ic - self.iobs + torch.xlogy(self.iobs, self.iobs) - torch.xlogy(self.iobs, ic)
         return (term * self.weight).sum() / self._n_obs
 
     def _net_out(self) -> torch.Tensor:

@@ -12,9 +12,11 @@ unmeasured pixels are found with :func:`engine.cdi.masks.unmeasured_mask` (``mas
 Without a recipe, the default depends on the support: :data:`~engine.cdi.solver.SUPPORT_RECIPE`
 (flat real start) when one is given, :data:`~engine.cdi.solver.DEFAULT_RECIPE` otherwise.
 Publishes ``llk`` and ``llk_free`` of the best start (extra: per-start values, support fraction) and
-an amplitude/phase preview. Writes ``object.npz`` (keys ``object``, ``support``, ``objects``: the
-ranked starts used for the average), ``object.png``, ``object_phase.png``, ``object.cxi`` and
-``prtf.json``; returns the summary.
+an amplitude/phase preview. With ``"solver": "dip"`` (and the options of
+:func:`engine.cdi.dip_prior.cdi_solver` under ``"dip"``) a Deep Image Prior network is fitted instead,
+with ES-WMV; it publishes ``loss`` and ``es_variance`` and keeps the object at t*. Writes
+``object.npz`` (keys ``object``, ``support``, ``objects``: the ranked starts used for the average),
+``object.png``, ``object_phase.png``, ``object.cxi`` and ``prtf.json``; returns the summary.
 """
 
 from __future__ import annotations
@@ -225,6 +227,12 @@ def run(ctx) -> dict:
             ctx.run.save_snapshot(st.cycle, img)
 
     resume_state = ctx.run.load_checkpoint() if ctx.resume else None
+    if p.get("solver", "classic") == "dip":
+        res = _run_dip(ctx, p, intensity, mask, support, mask_stats, resume_state)
+        write_outputs(ctx.run.path, res)
+        return res.summary
+    if p.get("solver", "classic") != "classic":
+        raise InputError(f"unknown solver {p.get('solver')!r}; expected classic or dip")
     res = reconstruct(intensity, mask, recipe=p.get("recipe"), starts=int(p.get("starts", 1)),
                       seed=int(p.get("seed", 0)), options=p.get("options"), device=str(ctx.device),
                       average=int(p.get("average", 0)), publish_every=every, on_state=on_state,
@@ -234,6 +242,44 @@ def run(ctx) -> dict:
                       mask_stats=mask_stats)
     write_outputs(ctx.run.path, res)
     return res.summary
+
+
+def _run_dip(ctx, p: dict, intensity: np.ndarray, mask: np.ndarray, support: np.ndarray | None,  # noqa: ANN001
+             mask_stats: dict, resume_state: dict | None) -> CDIResult:
+    """The DIP prior (``params["solver"] == "dip"``, options in ``params["dip"]``), published live.
+
+    Metrics: ``loss`` and ``es_variance`` (once the window is full); extras: ``cycles`` (the budget),
+    ``es_iteration`` (t*), ``patience_left``, ``support_fraction``; preview: the current object.
+    """
+    from engine.cdi.dip_prior import reconstruct_cdi
+
+    if intensity.ndim != 2:
+        raise InputError(f"the DIP prior takes 2-D patterns; this one is {intensity.ndim}D")
+    every = int(p.get("publish_every", 10))
+    snap_every = max(every, 50)
+    opts = dict(p.get("dip") or {})
+    thr = (p.get("options") or {}).get("autocorr_threshold", 0.1)
+
+    def on_state(solver, st: dict) -> None:  # noqa: ANN001
+        metrics = {"loss": st["loss"]}
+        if st["es_variance"] is not None:
+            metrics["es_variance"] = float(st["es_variance"])
+        obj = np.asarray(st["object"].detach().cpu().numpy())
+        crop, _ = crop_to_support(obj, solver.support.cpu().numpy(), margin=4)
+        img = complex_to_rgb(crop, max_side=PREVIEW_SIDE)
+        ctx.publish(st["iteration"], metrics, preview=img, cycles=solver.max_iters, op="DIP",
+                    es_iteration=st["es_iteration"], patience_left=st["patience_left"],
+                    support_fraction=st["support_pixels"] / float(intensity.size), solver="dip")
+        if st["iteration"] % snap_every == 0:
+            ctx.run.save_snapshot(st["iteration"], img)
+
+    res = reconstruct_cdi(intensity, mask, support=support, seed=int(p.get("seed", 0)), options=opts,
+                          device=str(ctx.device), publish_every=every, on_state=on_state,
+                          cancelled=ctx.cancelled, resume_state=resume_state,
+                          on_checkpoint=ctx.run.save_checkpoint,
+                          checkpoint_every=int(p.get("checkpoint_every", 100)), mask_stats=mask_stats,
+                          autocorr_threshold=float(thr))
+    return res
 
 
 def write_outputs(folder, res: CDIResult) -> list[str]:

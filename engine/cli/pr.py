@@ -7,6 +7,11 @@ averaged), ``DIR/summary.json``, ``DIR/object.png`` (amplitude), ``DIR/object_ph
 after each update (``support_history``), the final log-likelihood per pixel (``llk_per_pixel``) and
 plain ``warnings``, each also printed on stderr as ``warning: ...``. Files are written to a temporary
 folder first and moved in at the end, so a failure leaves no partial output.
+
+``--solver dip`` fits a Deep Image Prior network instead (:mod:`engine.cdi.dip_prior`, options
+``--dip-*``): the same files, one object (the one at the ES-WMV point t*), and a summary with
+``"solver": "dip"``, ``es_iteration``, ``stop`` ("early-stop", "budget" or "cancelled") and ``iterations``.
+A first Ctrl-C stops it after the step, writes the object at t* and exits 130.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from engine.cli.common import (
     DISK_FULL,
     DiskFull,
+    Interrupted,
     add_device_argument,
     add_subparser,
     check_out_folder,
@@ -58,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     ap.add_argument("--positivity", action="store_true", help="real, non-negative object")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    from engine.cdi.dip_prior import add_cli_arguments
+
+    add_cli_arguments(ap)
     ap.set_defaults(func=run)
 
 
@@ -67,11 +76,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         import torch
 
+        from engine.cdi.dip_prior import params_from_args, reconstruct_cdi
         from engine.cdi.readers import load_diffraction
         from engine.cdi.recipe import parse_recipe
         from engine.cdi.workflow import reconstruct, write_outputs
 
         out = check_out_folder(args.out)  # before a large file is read or anything is computed
+        solver = params_from_args(args)  # bad DIP options fail before the file is read
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         args.device = resolve_device(args)
@@ -87,6 +98,23 @@ def run(args: argparse.Namespace) -> int:
 
             support, _ = read_array(args.support)
         options = {"positivity": True} if args.positivity else None
+        if solver["solver"] == "dip":
+            if data.intensity.ndim != 2:
+                raise InputError(f"--solver dip takes 2-D patterns; {os.path.basename(args.input)} is "
+                                 f"{data.intensity.ndim}-D")
+            dip = dict(solver["dip"])
+            if args.positivity:
+                dip["obj"] = "real"
+
+            def dip_progress(s, st: dict) -> None:  # noqa: ANN001
+                if not args.quiet and st["iteration"] % 100 == 0:
+                    var = "" if st["es_variance"] is None else f" ES variance {st['es_variance']:.3g}"
+                    print(f"iteration {st['iteration']}/{s.max_iters}: loss {st['loss']:.4g}{var}",
+                          file=sys.stderr)
+
+            res = _run_dip(reconstruct_cdi, data, support, args, dip, dip_progress)
+        else:
+            res = None
 
         def progress(solver, st) -> None:
             if not args.quiet and st.llk is not None and st.cycle % 100 == 0:
@@ -95,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"cycle {st.cycle}/{st.cycles} {st.op}: llk {float(st.llk[b]):.4g}{free}",
                       file=sys.stderr)
 
-        res = reconstruct(data.intensity, data.mask, recipe=args.recipe, starts=args.starts, seed=args.seed,
-                          options=options, device=args.device, average=args.average, on_state=progress,
-                          support=support, mask_stats=data.mask_stats)
+        if res is None:
+            res = reconstruct(data.intensity, data.mask, recipe=args.recipe, starts=args.starts,
+                              seed=args.seed, options=options, device=args.device, average=args.average,
+                              on_state=progress, support=support, mask_stats=data.mask_stats)
         summary = res.summary
         summary["input"] = os.path.basename(args.input)
         summary["input_stats"] = data.stats()
@@ -120,11 +149,30 @@ def run(args: argparse.Namespace) -> int:
                 raise
             raise DiskFull(f"the disk is full: the reconstruction could not be written to {out}; "
                            "free some space and run it again") from None
+        if summary.get("stopped") and summary.get("solver") == "dip":
+            raise Interrupted(f"stopped by Ctrl-C at iteration {summary['iterations']}: the object at "
+                              f"t* = {summary['es_iteration']} was written to {out}")
         if not args.quiet:
-            print(f"wrote {out} (chosen start {res.summary['chosen_start']}, "
-                  f"{res.summary['wall_seconds']:.1f} s on {res.summary['device']})", file=sys.stderr)
+            what = (f"DIP prior, t* = {summary['es_iteration']}, {summary['stop']}"
+                    if summary.get("solver") == "dip" else f"chosen start {summary['chosen_start']}")
+            print(f"wrote {out} ({what}, {summary['wall_seconds']:.1f} s on {summary['device']})",
+                  file=sys.stderr)
         return 0
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
+
+
+def _run_dip(reconstruct_cdi, data, support, args: argparse.Namespace, dip: dict, progress):  # noqa: ANN001
+    """The DIP prior on the loaded pattern; a first Ctrl-C stops it after the step (the object at t* is kept
+    and written, then the command exits 130), a second one quits at once."""
+    import threading
+
+    from engine.cli.common import _ctrl_c_stops, say
+
+    stop = threading.Event()
+    with _ctrl_c_stops(stop, note=say):
+        return reconstruct_cdi(data.intensity, data.mask, support=support, seed=args.seed, options=dip,
+                               device=str(args.device), on_state=progress, cancelled=stop.is_set,
+                               mask_stats=data.mask_stats)

@@ -10,7 +10,8 @@ ratio : m/n for the Gaussian models (default 4)
 L : number of coded diffraction masks for cdp (default: round(ratio))
 noise : relative noise on the intensities, ||e|| / ||y|| (default 0)
 init : initializer name (default: the algorithm's own)
-algorithm : wf | twf | rwf | af | taf | gs (default taf)
+algorithm : wf | twf | rwf | af | taf | gs | dip (default taf; dip: the Deep Image Prior, image signals
+    only, see :func:`run_dip`)
 iters : iteration budget (default: the algorithm's)
 seed : int (default 0)
 every : publish every this many iterations (default: about 400 points per run)
@@ -126,6 +127,8 @@ def run(ctx: Any) -> dict:
     params = dict(ctx.run.spec.get("params", {}))
     device = ctx.device
     algorithm = params.get("algorithm", "taf") or "taf"
+    if algorithm == DIP:
+        return run_dip(ctx, params)
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
     init = params.get("init") or ALGORITHMS[algorithm].default_init
@@ -175,6 +178,78 @@ def run(ctx: Any) -> dict:
             "ratio": op.m / op.n, "noise": float(params.get("noise", 0.0) or 0.0),
             "iterations": last.iteration, "error": error, "loss": float(last.loss[0]),
             "tol": tol, "success": error < tol, "wall_seconds": round(time.time() - t0, 3)}
+
+
+# ----------------------------------------------------------------------------- DIP prior
+DIP = "dip"
+DIP_LABEL = "DIP prior (ES-WMV)"
+DIP_REFERENCE = "Ulyanov, Vedaldi and Lempitsky, Deep Image Prior (2018); ES-WMV: Wang et al. (2023)"
+DIP_DEFAULT_ITERS = 1500
+
+
+def run_dip(ctx: Any, params: dict) -> dict:
+    """Generalized PR of an image with the DIP prior (``algorithm: "dip"``), published live.
+
+    The object is a real, non-negative image by default (``dip: {"obj": "complex"}`` for a complex one);
+    ``dip`` may also carry ``loss``, ``lr``, ``preset``, ``patience``, ``window``. Metrics ``error`` and
+    ``loss`` (the relative amplitude residual, as the other algorithms); extras ``es_iteration``
+    and ``es_variance`` once the window is full. The estimate is the image at t*.
+    """
+    from engine.cdi.dip_prior import gpr_solver
+
+    if str(params.get("signal", "camera") or "camera") == "random":
+        raise InputError("the DIP prior needs an image signal (a network draws images); pick a sample image")
+    iters = int(params.get("iters") or DIP_DEFAULT_ITERS)
+    if not (1 <= iters <= 100_000):
+        raise InputError(f"iterations must be between 1 and 100000; got {iters}")
+    every = max(1, int(params.get("every") or max(1, iters // 400)))
+    tol = float(params.get("tol", 1e-5) or 1e-5)
+    seed = int(params.get("seed", 0) or 0)
+    op, x, y, shape, _ = build_problem(params, ctx.device)
+    vmax = float(x.abs().max())
+    ctx.run.save_array("signal", x[0].reshape(shape).cpu().numpy())
+    ctx.run.save_array("intensities", y[0].cpu().numpy())
+    ctx.run.save_image("signal", np.clip(x[0].abs().reshape(shape).cpu().numpy() / vmax, 0, 1))
+    opts = dict(params.get("dip") or {})
+    opts["max_iters"] = iters
+    t0 = time.time()
+    solver = gpr_solver(op, y, shape, seed=seed + 1, reference=x, **opts)
+    last: dict | None = None
+    cancelled = False
+    try:
+        while not solver.done:
+            st = solver.step()
+            last = st
+            if st["iteration"] % every == 0 or solver.done:
+                # the DIP loss is the squared relative residual; its root is what the other algorithms show
+                metrics = {"error": st["error"], "loss": math.sqrt(max(st["loss"], 0.0))}
+                if st["es_variance"] is not None:
+                    metrics["es_variance"] = float(st["es_variance"])
+                ctx.publish(st["iteration"], metrics, preview=preview_image(st["object"].reshape(-1), shape, vmax),
+                            max_iters=iters, elapsed_s=round(time.time() - t0, 3),
+                            es_iteration=st["es_iteration"], patience_left=st["patience_left"])
+            ctx.check()
+    except Cancelled:
+        cancelled = True
+    if last is None:
+        raise InputError("the run was stopped before its first iteration")
+    best = solver.output("best").reshape(1, -1)
+    z_best = best.to(x.dtype) if x.is_complex() else best.real.to(x.dtype)
+    error = float(solver.error_fn(x, best))
+    z = align_phase(x, z_best)[0]
+    ctx.run.save_array("estimate", z.reshape(shape).cpu().numpy())
+    ctx.run.save_image("estimate", np.clip(z.abs().reshape(shape).cpu().numpy() / vmax, 0, 1))
+    warnings = solver.warnings(cancelled=cancelled)
+    return {"state": "cancelled" if cancelled else "done", "algorithm": DIP, "algorithm_label": DIP_LABEL,
+            "reference": DIP_REFERENCE, "init": "random network", "solver": "dip",
+            "model": params.get("model", "complex-gaussian"), "signal": params.get("signal", "camera"),
+            "shape": list(shape), "n": op.n, "m": op.m, "ratio": op.m / op.n,
+            "noise": float(params.get("noise", 0.0) or 0.0), "iterations": solver.iteration,
+            "max_iters": iters, "es_iteration": solver.es_iteration,
+            "stop": solver.stop_reason(cancelled=cancelled), "error": error,
+            "error_last": float(last["error"]), "loss": math.sqrt(max(last["loss"], 0.0)),
+            "object_model": solver.obj, "preset": solver.preset.name, "tol": tol, "success": error < tol,
+            "warnings": warnings, "wall_seconds": round(time.time() - t0, 3)}
 
 
 # ----------------------------------------------------------------------------- sweep job

@@ -85,3 +85,15 @@ def test_gpr_variant_fits_a_gaussian_measurement():
     assert isinstance(s, DIPPRSolver)
     assert states[-1]["loss"] < states[0]["loss"]
     assert np.isfinite(states[-1]["error"])
+
+
+def test_poisson_loss_stays_finite_on_zero_counts_and_decreases():
+    inten, _ = _pattern()
+    inten = np.floor(inten / inten.max() * 50)  # a weak pattern: many pixels count 0
+    assert (inten == 0).sum() > 10
+    for obj in ("real", "complex"):
+        s = cdi_solver(inten, None, max_iters=40, stopping="none", obj=obj, loss="poisson")
+        losses = [s.step()["loss"] for _ in range(40)]
+        assert np.isfinite(losses).all(), obj
+        assert np.mean(losses[-5:]) < np.mean(losses[:3]), obj
+        assert torch.isfinite(s.output().abs()).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -62,3 +63,47 @@ def test_sweep_runs_and_bad_ratios_are_reported():
     at.run()
     assert not at.exception
     assert len(at.dataframe) == 1
+
+
+def test_dip_prior_run_shows_error_curve_and_image():
+    from ui.jobs import manager
+
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.select_slider(key="gpr_size").set_value(8)
+    at.slider(key="gpr_ratio").set_value(2.0)
+    at.selectbox(key="gpr_alg").set_value("dip").run()
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.key == "gpr_init"]  # a network has no spectral initializer
+    at.number_input(key="gpr_iters_dip").set_value(60)
+    at.number_input(key="gpr_dip_patience").set_value(1000)
+    at.button(key="gpr_run").click().run()
+    assert not at.exception
+    rid = _qp(at, "run")
+    assert manager().wait(rid, 120) == "done"
+    at.run()
+    assert not at.exception
+    run = manager().store.get(rid)
+    spec = run.spec["params"]
+    assert spec["algorithm"] == "dip" and spec["dip"] == {"obj": "real", "patience": 1000}
+    summary = run.read_json("summary.json")
+    assert summary["iterations"] == 60 and summary["stop"] == "budget" and summary["m"] == 2 * 64
+    assert 0 <= summary["error"] < 2 and summary["es_iteration"] is not None
+    layouts = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+    titles = [lay["title"]["text"] for lay in layouts if "title" in lay]
+    assert "Error and loss" in titles and "ES-WMV variance" in titles
+    assert any("DIP prior (ES-WMV)" in w.value for w in at.warning)  # not recovered in 60 iterations
+    assert any(w.value.startswith("No early stop fired") for w in at.warning)
+    captions = [i.caption for el in at.get("image") for i in el.proto.imgs]
+    assert any(c.startswith("Estimate |x̂| (at t* = ") for c in captions), captions
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 10 and all(r["error"] >= 0 for r in rows)
+
+
+def test_dip_prior_refuses_a_random_vector():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="gpr_signal").set_value("random").run()
+    at.selectbox(key="gpr_alg").set_value("dip").run()
+    at.button(key="gpr_run").click().run()
+    assert not at.exception
+    assert any("DIP prior draws images" in e.value for e in at.error)
+    assert "run" not in at.query_params

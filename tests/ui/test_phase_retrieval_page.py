@@ -177,3 +177,49 @@ def test_short_run_shows_ranked_starts_prtf_and_downloads():
     at.run()
     assert not at.exception
     assert [w.value for w in at.warning] == summary["warnings"]
+
+
+def test_dip_prior_options_go_into_the_job(monkeypatch):
+    at = _small_pattern(AppTest.from_file(PAGE, default_timeout=60).run())
+    at.sidebar.radio(key="solver").set_value("dip").run()
+    assert not at.exception
+    assert not [s for s in at.sidebar.selectbox if s.key == "preset"]  # no recipe with the DIP prior
+    at.sidebar.number_input(key="dip_iters").set_value(200)
+    at.radio(key="dip_object").set_value("real")
+    at.radio(key="dip_loss").set_value("poisson")
+    at.number_input(key="dip_patience").set_value(40).run()
+    seen = _submitted(at, monkeypatch)
+    p = seen["spec"]["params"]
+    assert seen["spec"]["kind"] == "cdi" and p["solver"] == "dip" and "recipe" not in p
+    assert p["dip"] == {"preset": "pr", "max_iters": 200, "obj": "real", "loss": "poisson", "lr": 0.01,
+                        "patience": 40, "shrink_every": 0}
+    assert p["options"]["autocorr_threshold"] == 0.1 and "truth" in seen["arrays"]
+
+
+def test_dip_prior_run_shows_its_curves_and_the_object_at_t_star():
+    from ui.jobs import manager
+
+    at = _small_pattern(AppTest.from_file(PAGE, default_timeout=60).run())
+    at.sidebar.radio(key="solver").set_value("dip").run()
+    at.sidebar.number_input(key="dip_iters").set_value(60).run()  # the ES window (50) fills, ES cannot fire
+    at.sidebar.button(key="run").click().run()
+    assert not at.exception
+    rid = _qp(at, "run")
+    assert manager().wait(rid, 180) == "done"
+    at.run()
+    assert not at.exception
+    assert any(s.value == "Result" for s in at.subheader)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "DIP loss (measured pixels)" in titles and "ES-WMV variance" in titles
+    assert "PRTF of the DIP object" in titles and "Measured vs |F x|² (radial mean)" in titles
+    summary = manager().store.get(rid).read_json("summary.json")
+    assert summary["solver"] == "dip" and summary["iterations"] == 60 and summary["stop"] == "budget"
+    assert any(w.value.startswith("No early stop fired") for w in at.warning)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Iteration"] == "60 / 60" and metrics["t* (lowest variance)"] != "—"
+    assert 0 <= float(metrics["Similarity to the truth"]) <= 1
+    captions = [i.caption for el in at.get("image") for i in el.proto.imgs]
+    assert any(c.startswith("Amplitude (DIP prior, object at t* = ") for c in captions), captions
+    assert any(c.startswith("Current object, iteration 60") for c in captions), captions
+    labels = [b.label for b in at.get("download_button")]
+    assert {"NPZ", "CXI", "PNG"} <= set(labels)

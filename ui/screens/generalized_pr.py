@@ -15,6 +15,7 @@ from engine.gpr.algorithms import ALGORITHMS
 from engine.gpr.initializers import INITIALIZERS
 from engine.gpr.measurements import MODELS
 from engine.gpr.teaching import fourier_symmetries, landscape_n2
+from engine.gpr.workflow import DIP, DIP_DEFAULT_ITERS, DIP_LABEL, DIP_REFERENCE
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
@@ -66,10 +67,14 @@ def reconstruct_setup() -> dict:
     else:
         params["ratio"] = c[1].slider("m/n", 1.0, 10.0, 4.0, 0.25, key="gpr_ratio")
     params["noise"] = c[1].slider("Noise ‖e‖/‖y‖", 0.0, 0.2, 0.0, 0.01, key="gpr_noise")
-    alg = c[2].selectbox("Algorithm", list(ALGORITHMS), index=list(ALGORITHMS).index("taf"),
-                         format_func=lambda a: ALGORITHMS[a].label, key="gpr_alg",
-                         help="\n\n".join(f"**{a.label}**: {a.reference}" for a in ALGORITHMS.values()))
+    alg = c[2].selectbox("Algorithm", list(ALGORITHMS) + [DIP], index=list(ALGORITHMS).index("taf"),
+                         format_func=lambda a: DIP_LABEL if a == DIP else ALGORITHMS[a].label, key="gpr_alg",
+                         help="\n\n".join([f"**{a.label}**: {a.reference}" for a in ALGORITHMS.values()]
+                                          + [f"**{DIP_LABEL}**: {DIP_REFERENCE}. A network draws the image; "
+                                             "it is fitted to √y and stopped by ES-WMV."]))
     params["algorithm"] = alg
+    if alg == DIP:
+        return _dip_setup(c, params)
     inits = ["default"] + list(INITIALIZERS)
     init = c[2].selectbox("Initializer", inits, key="gpr_init",
                           format_func=lambda i: f"paper's ({INIT_LABELS[ALGORITHMS[alg].default_init]})"
@@ -79,6 +84,19 @@ def reconstruct_setup() -> dict:
     params["iters"] = int(c[3].number_input("Iterations", 10, 20000, ALGORITHMS[alg].default_iters, 100,
                                             key=f"gpr_iters_{alg}"))
     params["seed"] = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, key="gpr_seed"))
+    return params
+
+
+def _dip_setup(c, params: dict) -> dict:  # noqa: ANN001
+    """The DIP prior's options (it has no initializer: the network starts at random)."""
+    obj = c[2].radio("Object", ["real", "complex"], key="gpr_dip_obj", horizontal=True,
+                     format_func={"real": "real, non-negative", "complex": "complex"}.get,
+                     help="A grey image is real and non-negative: the DIP prior can use that, the other "
+                          "algorithms here cannot")
+    params["iters"] = int(c[3].number_input("Iterations", 10, 20000, DIP_DEFAULT_ITERS, 100, key="gpr_iters_dip"))
+    params["seed"] = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, key="gpr_seed"))
+    patience = int(c[3].number_input("ES-WMV patience", 5, 5000, 150, 5, key="gpr_dip_patience"))
+    params["dip"] = {"obj": obj, "patience": patience}
     return params
 
 
@@ -96,9 +114,13 @@ def draw_reconstruct_live(rid: str, was_active: bool) -> None:
         m[1].metric("Error (mod global phase)", f"{last['error']:.2e}")
         m[2].metric("Amplitude residual", f"{last['loss']:.2e}")
     cols = st.columns([2, 1, 1])
-    cols[0].plotly_chart(curve_figure(rows, ["error", "loss"], "Error and loss", log_y=True,
+    t_star = snap.get("extra", {}).get("es_iteration")
+    cols[0].plotly_chart(curve_figure(rows, ["error", "loss"], "Error and loss", log_y=True, marker=t_star,
                                       labels={"error": "relative error", "loss": "‖|Az|−√y‖/‖√y‖"}),
                          key="gpr-curve")
+    if any(r.get("es_variance") is not None for r in rows):
+        cols[0].plotly_chart(curve_figure(rows, ["es_variance"], "ES-WMV variance", log_y=True, marker=t_star,
+                                          labels={"es_variance": "variance"}), key="gpr-var-curve")
     if run.file("signal.png").exists():
         cols[1].image(display_uint8(np.asarray(_png(str(run.file("signal.png"))))), caption="Truth |x|")
     if snap.get("preview") is not None:
@@ -131,6 +153,14 @@ def show_reconstruct_result(rid: str) -> None:
         fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), template="plotly_dark",
                           title="Signal and estimate")
         st.plotly_chart(fig, key="gpr-signal-plot")
+    for w in summary.get("warnings") or []:
+        st.warning(w, icon=":material/warning:")
+    if run.file("estimate.png").exists() and len(summary.get("shape", [])) == 2:
+        kept = f"at t* = {summary['es_iteration']}" if summary.get("es_iteration") else "final"
+        c = st.columns(4)
+        c[0].image(display_uint8(_png(str(run.file("signal.png"))), 192), caption="Truth |x|")
+        c[1].image(display_uint8(_png(str(run.file("estimate.png"))), 192),
+                   caption=f"Estimate |x̂| ({kept}, phase-aligned)")
     with st.expander("Summary"):
         st.json(summary)
     st.download_button("Summary JSON", json.dumps(summary, indent=1), f"{run.id}-summary.json",
@@ -142,6 +172,9 @@ def reconstruct_tab() -> None:
     rid = page_run("gpr", "gpr_run", active_run_id("gpr"))
     if run_button(key="gpr_run", rid=rid):
         try:
+            if params["algorithm"] == DIP and params["signal"] == "random":
+                raise InputError("The DIP prior draws images: pick a sample image as the signal, not a random "
+                                 "vector.")
             new = manager().submit({"kind": "gpr", "params": params}, label=f"gpr-{params['algorithm']}")
         except InputError as e:
             st.error(str(e))

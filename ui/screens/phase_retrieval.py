@@ -17,9 +17,11 @@ from engine.core.colors import complex_to_rgb
 from engine.core.device import pick_device
 from engine.core.errors import InputError
 from engine.core.imageio import read_image
+from engine.dip.presets import preset_names
 from engine.dip.samples import SAMPLES, load_sample
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views import cdi as views
+from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
 from ui.widgets import is_active, live_header, page_run, run_button, started
 
@@ -50,6 +52,11 @@ SUPPORT_MODES = {
     "upload": "Upload an image",
 }
 WHEEL_CAPTION = "Phase wheel: 0 rad right, +π/2 top, ±π left; brightness = amplitude"
+SOLVERS = {"classic": "Classic recipe (HIO/ER/RAAR + shrink-wrap)", "dip": "DIP prior (network, ES-WMV)"}
+DIP_OBJECTS = {"complex": "Complex (amplitude and phase)", "real": "Real, non-negative"}
+DIP_LOSSES = {"amplitude": "Amplitude (|F x| − √I)²", "poisson": "Poisson likelihood"}
+DIP_LOSS_TITLE = "DIP loss (measured pixels)"
+DIP_VAR_TITLE = "ES-WMV variance"
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +202,12 @@ def setup() -> dict | None:
     chosen = _support(sb, intensity, mask)
 
     sb.header("Solver")
+    solver = sb.radio("Solver", list(SOLVERS), format_func=SOLVERS.get, key="solver",
+                      help="The classic recipe iterates projections from random starts; the DIP prior fits a "
+                           "small network whose output is the object, so that |F x| matches the measured "
+                           "magnitudes, and stops by ES-WMV. The prior helps most with few photons.")
+    if solver == "dip":
+        return _dip_setup(sb, pat, intensity, base, mask, info, mode, chosen)
     preset = sb.selectbox("Recipe", list(PRESETS), key="preset")
     recipe = PRESETS[preset]
     drawn = chosen is not None and chosen[0] != "autocorrelation"
@@ -229,6 +242,43 @@ def setup() -> dict | None:
         opts["autocorr_threshold"] = thr
     params = {"recipe": recipe, "starts": int(starts), "seed": int(seed), "options": opts,
               "average": int(average), "publish_every": 10, "label": pat["label"], "mask_zeros": mode}
+    arrays = {"intensity": intensity, "mask": base.astype(np.uint8)}
+    if runnable and smode != "autocorrelation":
+        arrays["support"] = support.astype(np.uint8)
+    if pat["truth"] is not None:
+        arrays["truth"] = np.asarray(pat["truth"], np.complex64)
+    return {"arrays": arrays, "params": params, "truth": pat["truth"], "label": pat["label"],
+            "mask": mask, "mask_info": info, "base": base, "support": support, "support_mode": smode,
+            "notes": pat["notes"], "runnable": runnable}
+
+
+def _dip_setup(sb, pat: dict, intensity: np.ndarray, base: np.ndarray, mask: np.ndarray, info: dict,  # noqa: ANN001
+               mode: str, chosen: tuple | None) -> dict | None:
+    """The DIP-prior options in the sidebar; returns what to run, as :func:`setup` does."""
+    if intensity.ndim != 2:
+        sb.error("The DIP prior takes 2-D patterns; this one is 3-D. Pick the classic recipe.")
+        return None
+    names = ["pr"] + [n for n in preset_names() if n != "pr"]
+    preset = sb.selectbox("Network preset", names, key="dip_preset",
+                          help="pr: a light four-level skip network for arrays of 16 to 128 pixels (default); "
+                               "the others are the image-restoration presets")
+    iters = sb.number_input("Iterations (budget)", 10, 100_000, 1500, 100, key="dip_iters",
+                            help="ES-WMV usually stops well before the budget; the object kept is the one at t*")
+    seed = sb.number_input("Seed", 0, 2**31 - 1, 0, key="seed")
+    with sb.expander("Advanced", expanded=False):
+        obj = st.radio("Object", list(DIP_OBJECTS), format_func=DIP_OBJECTS.get, key="dip_object")
+        loss = st.radio("Loss", list(DIP_LOSSES), format_func=DIP_LOSSES.get, key="dip_loss")
+        lr = st.number_input("Learning rate", 1e-4, 0.1, 0.01, 0.001, format="%.4f", key="dip_lr")
+        patience = st.number_input("ES-WMV patience", 5, 5000, 150, 5, key="dip_patience")
+        shrink = st.number_input("Shrink-wrap every (0: keep the support)", 0, 5000, 0, 50, key="dip_shrink")
+    smode, support, thr = chosen if chosen is not None else (None, None, None)
+    runnable = support is not None and bool(support.any())
+    if support is not None and not runnable:
+        st.error("The initial support is empty: lower the autocorrelation threshold or draw a larger one.")
+    dip = {"preset": preset, "max_iters": int(iters), "obj": obj, "loss": loss, "lr": float(lr),
+           "patience": int(patience), "shrink_every": int(shrink)}
+    params = {"solver": "dip", "dip": dip, "seed": int(seed), "publish_every": 10, "label": pat["label"],
+              "mask_zeros": mode, "options": {} if thr is None else {"autocorr_threshold": thr}}
     arrays = {"intensity": intensity, "mask": base.astype(np.uint8)}
     if runnable and smode != "autocorrelation":
         arrays["support"] = support.astype(np.uint8)
@@ -324,6 +374,9 @@ def draw_live(rid: str, was_active: bool) -> None:
         return  # nothing to draw yet: the header says what it waits for
     extra = snap.get("extra", {})
     rows = snap["history"]
+    if run.spec.get("params", {}).get("solver") == "dip":
+        _draw_dip_live(snap, extra, rows)
+        return
     last = rows[-1] if rows else {}
     size = _pattern_size(rid)
     m = st.columns(4)
@@ -354,6 +407,33 @@ def draw_live(rid: str, was_active: bool) -> None:
         cols[1].plotly_chart(views.bar_log_figure(vals, title), key="starts-chart")
 
 
+def _draw_dip_live(snap: dict, extra: dict, rows: list[dict]) -> None:
+    """The DIP prior's live view: iteration, t*, loss, the loss and ES-WMV variance curves, the object."""
+    last = rows[-1] if rows else {}
+    t_star = extra.get("es_iteration")
+    m = st.columns(4)
+    m[0].metric("Iteration", f"{snap['iteration']} / {extra.get('cycles', '?')}")
+    m[1].metric("t* (lowest variance)", "—" if t_star is None else str(t_star),
+                help="The iteration whose output ES-WMV keeps: the minimum of the windowed variance; the run "
+                     "stops once it has held for the patience")
+    if last.get("loss") is not None:
+        m[2].metric("Loss", f"{last['loss']:.4g}")
+    if extra.get("patience_left") is not None:
+        m[3].metric("Patience left", f"{extra['patience_left']}")
+    cols = st.columns([1, 2])
+    if snap.get("preview") is not None:
+        cols[0].image(display_uint8(snap["preview"]),
+                      caption=f"Current object, iteration {snap['iteration']} (hue: phase, brightness: amplitude)")
+        cols[0].image(views.phase_wheel(96), caption=WHEEL_CAPTION, width=96)
+    cols[1].plotly_chart(curve_figure(rows, ["loss"], DIP_LOSS_TITLE, log_y=True, marker=t_star,
+                                      labels={"loss": "loss"}), key="dip-loss-chart")
+    if any(r.get("es_variance") is not None for r in rows):
+        cols[1].plotly_chart(curve_figure(rows, ["es_variance"], DIP_VAR_TITLE, log_y=True, marker=t_star,
+                                          labels={"es_variance": "variance"}), key="dip-var-chart")
+    else:
+        cols[1].caption("The ES-WMV variance appears once its window of outputs is full.")
+
+
 # --------------------------------------------------------------------------------------------
 # results
 
@@ -380,6 +460,25 @@ def _data_views(rid: str, version: str) -> dict:
     return out
 
 
+def _ranked_starts(summary: dict, objs: np.ndarray, rid: str) -> None:
+    """The classic solver's starts, ranked by free LLK, and a registered start to look at."""
+    st.markdown("**Ranked starts** (by free LLK)")
+    regs = summary.get("registration", [])
+    table = []
+    for pos, i in enumerate(summary.get("ranking", [])):
+        row = {"rank": pos + 1, "start": i, "LLK": summary["llk"][i]}
+        if summary.get("llk_free"):
+            row["free LLK"] = summary["llk_free"][i]
+        if pos < len(regs):
+            row["similarity to best"] = round(regs[pos]["similarity"], 4)
+            row["twin"] = regs[pos]["twin"]
+        table.append(row)
+    st.dataframe(table, hide_index=True)
+    if len(objs) > 1:
+        pick = st.select_slider("Registered start (rank)", list(range(1, len(objs) + 1)), key=f"rank-{rid}")
+        st.image(display_uint8(complex_to_rgb(objs[pick - 1])), caption=f"Rank {pick}, registered")
+
+
 def show_results(rid: str) -> None:
     run = manager().store.get(rid)
     summary = run.read_json("summary.json")
@@ -390,7 +489,11 @@ def show_results(rid: str) -> None:
     with np.load(run.file("object.npz"), allow_pickle=False) as z:
         obj, objs = z["object"], z["objects"]
     k = summary.get("averaged", 1)
+    dip = summary.get("solver") == "dip"
     cap = f"average of the best {k} starts" if k > 1 else f"start {summary.get('chosen_start')}"
+    if dip:
+        t = summary.get("es_iteration")
+        cap = f"DIP prior, object at t* = {t}" if t else f"DIP prior, iteration {summary.get('iterations')}"
     cols = st.columns([3, 1, 3, 1, 3])
     amp, top = views.amplitude_rgb(obj)
     cols[0].image(display_uint8(amp), caption=f"Amplitude ({cap})")
@@ -401,22 +504,13 @@ def show_results(rid: str) -> None:
 
     c = st.columns(2)
     with c[0]:
-        st.markdown("**Ranked starts** (by free LLK)")
-        regs = summary.get("registration", [])
-        table = []
-        for pos, i in enumerate(summary.get("ranking", [])):
-            row = {"rank": pos + 1, "start": i, "LLK": summary["llk"][i]}
-            if summary.get("llk_free"):
-                row["free LLK"] = summary["llk_free"][i]
-            if pos < len(regs):
-                row["similarity to best"] = round(regs[pos]["similarity"], 4)
-                row["twin"] = regs[pos]["twin"]
-            table.append(row)
-        st.dataframe(table, hide_index=True)
-        if len(objs) > 1:
-            pick = st.select_slider("Registered start (rank)", list(range(1, len(objs) + 1)),
-                                    key=f"rank-{rid}")
-            st.image(display_uint8(complex_to_rgb(objs[pick - 1])), caption=f"Rank {pick}, registered")
+        if dip:
+            st.markdown("**DIP prior**")
+            st.json({key: summary.get(key) for key in ("preset", "object_model", "loss", "iterations", "max_iters",
+                                                       "es_iteration", "stop", "llk_per_pixel", "support_source",
+                                                       "wall_seconds", "device")})
+        else:
+            _ranked_starts(summary, objs, rid)
     with c[1]:
         prtf = run.read_json("prtf.json")
         if prtf:
@@ -426,7 +520,8 @@ def show_results(rid: str) -> None:
             v = [vv for vv in prtf["prtf"] if vv is not None]
             fig = go.Figure(go.Scatter(x=q, y=v, mode="lines+markers", name="PRTF"))
             fig.add_hline(y=1 / np.e, line_dash="dash", line_color="#f0b429", annotation_text="1/e")
-            fig.update_layout(title="PRTF of the best starts (registered)", height=300,
+            fig.update_layout(title="PRTF of the DIP object" if dip else "PRTF of the best starts (registered)",
+                              height=300,
                               template="plotly_dark", margin=dict(l=10, r=10, t=30, b=10))
             fig.update_xaxes(title_text="spatial frequency (fraction of Nyquist)")
             fig.update_yaxes(range=[0, 1.05])
