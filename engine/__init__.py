@@ -14,7 +14,7 @@ A map of the packages::
     mri/    single-coil Cartesian MRI: k-space operators, masks, zero-filled, TV, DIP reconstruction
     federated/  the federated-learning demo on chest X-rays (Flower): simulated sites, FedAvg/FedBN
     batch/  many inputs as Ray tasks, one run folder each
-    symmetry/   symmetry breaking for learned phase retrieval (in progress: data and network)
+    symmetry/   symmetry breaking for learned phase retrieval: data, U-Net, training, error modulo symmetries
     cli/    the ``inverse-studio`` command
 
 The names below load on first use, so ``import engine`` stays cheap::
@@ -65,6 +65,9 @@ _API: dict[str, str] = {
     "tv_reconstruct": "engine.mri.tv",
     # DIP as a phase-retrieval prior (solver only; not yet on the pages or the CLI)
     "DIPPRSolver": "engine.cdi.dip_prior",
+    # symmetry breaking for learned phase retrieval
+    "train_table": "engine.symmetry.train",
+    "error_modulo": "engine.symmetry.train",
     # beyond one machine
     "run_batch": "engine.batch",
     "FederationSpec": "engine.federated.sites",
