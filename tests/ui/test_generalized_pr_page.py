@@ -22,7 +22,7 @@ def test_tabs_render_and_teaching_panels_compute():
     # symmetry metrics: Fourier magnitudes agree to rounding
     vals = [m.value for m in at.metric if m.label.startswith("max |ΔF|")]
     assert len(vals) == 4 and all(float(v) < 1e-10 for v in vals)
-    assert any("local minima on the grid" in c.value for c in at.caption)
+    assert any("local minima (found along rays" in c.value for c in at.caption)
     at.radio(key="land_loss").set_value("amplitude").run()
     at.toggle(key="land_surface").set_value(True).run()
     assert not at.exception

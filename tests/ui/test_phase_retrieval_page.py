@@ -219,7 +219,9 @@ def test_dip_prior_run_shows_its_curves_and_the_object_at_t_star():
     assert metrics["Iteration"] == "60 / 60" and metrics["t* (lowest variance)"] != "—"
     assert 0 <= float(metrics["Similarity to the truth"]) <= 1
     captions = [i.caption for el in at.get("image") for i in el.proto.imgs]
-    assert any(c.startswith("Amplitude (DIP prior, object at t* = ") for c in captions), captions
+    fig_titles = [(json.loads(c.proto.spec)["layout"].get("title") or {}).get("text", "")
+                  for c in at.get("plotly_chart")]
+    assert any(t.startswith("Amplitude (DIP prior, object at t* = ") for t in fig_titles), fig_titles
     assert any(c.startswith("Current object, iteration 60") for c in captions), captions
     labels = [b.label for b in at.get("download_button")]
     assert {"NPZ", "CXI", "PNG"} <= set(labels)

@@ -14,7 +14,7 @@ from engine.dip.samples import SAMPLES, load_sample
 from engine.gpr.algorithms import ALGORITHMS
 from engine.gpr.initializers import INITIALIZERS
 from engine.gpr.measurements import MODELS
-from engine.gpr.teaching import fourier_symmetries, landscape_n2
+from engine.gpr.teaching import fourier_symmetries, landscape_n2, minima_caption
 from engine.gpr.workflow import DIP, DIP_DEFAULT_ITERS, DIP_LABEL, DIP_REFERENCE
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import curve_figure
@@ -345,8 +345,9 @@ def landscape_figure(land, surface: bool) -> go.Figure:
 
 def landscape_tab() -> None:
     st.markdown("The generalized-PR loss of a real signal in R² with m Gaussian measurements. Its global "
-                "minima are ±x (the sign ambiguity); with enough measurements there are no other local "
-                "minima, which is why simple gradient methods work.")
+                "minima are ±x (the sign ambiguity); with enough measurements the intensity loss has no other "
+                "local minima, which is why simple gradient methods work (the amplitude loss can keep a few "
+                "spurious ones: try it).")
     c = st.columns(4)
     x1 = c[0].slider("x1", -2.0, 2.0, 1.0, 0.05, key="land_x1")
     x2 = c[0].slider("x2", -2.0, 2.0, 0.5, 0.05, key="land_x2")
@@ -360,12 +361,12 @@ def landscape_tab() -> None:
         return
     land = landscape_n2((x1, x2), m=m, loss=loss, grid=121, seed=seed)
     st.plotly_chart(landscape_figure(land, surface), key="land-fig")
-    mins = land.grid_local_minima()
-    listed = ", ".join(f"({a:.2f}, {b:.2f})" for a, b in mins[:6]) + (" …" if len(mins) > 6 else "")
-    st.caption(f"{len(mins)} local minima on the grid: {listed}")
+    st.caption(minima_caption(land))
 
 
-tabs = st.tabs(["Reconstruct", "Phase transition", "Symmetries", "Landscape"])
+# a reopened sweep (?sweep=ID) lives on the second tab: open there
+tabs = st.tabs(["Reconstruct", "Phase transition", "Symmetries", "Landscape"],
+               default="Phase transition" if st.query_params.get("sweep") else None)
 with tabs[0]:
     reconstruct_tab()
 with tabs[1]:

@@ -494,13 +494,13 @@ def show_results(rid: str) -> None:
     if dip:
         t = summary.get("es_iteration")
         cap = f"DIP prior, object at t* = {t}" if t else f"DIP prior, iteration {summary.get('iterations')}"
-    cols = st.columns([3, 1, 3, 1, 3])
-    amp, top = views.amplitude_rgb(obj)
-    cols[0].image(display_uint8(amp), caption=f"Amplitude ({cap})")
-    cols[1].image(views.colorbar_image(0.0, top, label="|x|"), caption="amplitude")
-    cols[2].image(display_uint8(views.phase_rgb(obj)), caption="Phase in radians (where amplitude > 5 %)")
-    cols[3].image(views.phase_wheel(96), caption=WHEEL_CAPTION, width=96)
-    cols[4].image(display_uint8(complex_to_rgb(obj)), caption="Composite (hue: phase, brightness: amplitude)")
+    cols = st.columns([3, 3, 1, 3])
+    # plotly heatmaps carry their scale: amplitude from 0, phase in radians on a cyclic scale
+    cols[0].plotly_chart(views.amplitude_figure(obj, title=f"Amplitude ({cap})"), key="amp-fig")
+    cols[1].plotly_chart(views.phase_figure(obj, title="Phase (where amplitude > 5 %)"), key="phase-fig")
+    cols[2].plotly_chart(views.phase_wheel_figure(rings=6, title="phase (rad), brightness: amplitude"),
+                         key="wheel-fig")
+    cols[3].image(display_uint8(complex_to_rgb(obj)), caption="Composite (hue: phase, brightness: amplitude)")
 
     c = st.columns(2)
     with c[0]:
