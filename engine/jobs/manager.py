@@ -247,6 +247,10 @@ class JobManager:
         run = self.store.get(run_id)
         if self.is_active(run_id):
             raise InputError(f"run {run_id} is still {self._live[run_id].state}; wait for it to end or stop it")
+        spec = run.spec
+        if not spec or not isinstance(spec.get("params", {}), dict):
+            raise InputError(f"run {run_id} cannot be resumed: its spec.json is missing or damaged")
+        get_workflow(spec.get("kind", ""))  # an unknown kind is refused here, as in submit, not in the worker
         lock = _lock_or_refuse(run, own=run_id in self._locks)
         try:
             self._enqueue(run, resume=_prepare_resume(run), lock=lock)

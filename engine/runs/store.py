@@ -481,9 +481,11 @@ class Run:
             return None
         try:
             with f:
-                return json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+                value = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # torn, binary, absurdly nested
             return None
+        # every run file holds one object; a list or a string is as unreadable as a torn file
+        return value if isinstance(value, dict) else None
 
     # --- checkpoints -------------------------------------------------------
     def save_checkpoint(self, state: dict) -> None:

@@ -1303,31 +1303,11 @@ def _cases() -> Iterator[Case]:
         yield Case("checkpoint", s, "model-weights")
 
     for s in RUN_FOLDER_SAMPLES:
-        yield Case("runfolder", s, "runs", expect="tolerated", xfail=RUNS_XFAIL.get(s))
+        yield Case("runfolder", s, "runs", expect="tolerated")
         # a run whose spec cannot be read must not be queued; a damaged status may be rewritten
-        yield Case("runfolder", s, "resume", expect="refused" if s.startswith("spec") else "tolerated",
-                   xfail=RESUME_XFAIL.get(s))
+        yield Case("runfolder", s, "resume", expect="refused" if s.startswith("spec") else "tolerated")
 
 
-_NOT_OBJECT = ("engine/runs/store.py: Run.kind and Run.status call .get on what spec.json/status.json hold, "
-               "a JSON list or string here (AttributeError: `inverse-studio runs` exits 1)")
-_DEEP = ("engine/runs/store.py: Run.read_json catches JSONDecodeError only; deeply nested JSON raises "
-         "RecursionError")
-_QUEUED = ("engine/jobs/manager.py: JobManager.resume queues a run whose spec.json is unreadable (read as {}); "
-           "it fails later in the worker, after metrics.jsonl and status.json were rewritten")
-RUNS_XFAIL = {"spec_list": _NOT_OBJECT, "spec_string": _NOT_OBJECT, "spec_deep": _DEEP, "status_deep": _DEEP}
-RESUME_XFAIL = {
-    "spec_not_json": _QUEUED, "spec_null": _QUEUED, "spec_binary": _QUEUED,
-    "spec_kind_unknown": "engine/jobs/manager.py: JobManager.resume does not check the run's kind (submit "
-                         "does); the run is queued and fails in the worker",
-    "spec_list": "engine/jobs/manager.py: JobManager._enqueue calls .get on spec.json's value, a JSON list "
-                 "(AttributeError, not InputError)",
-    "spec_string": "engine/jobs/manager.py: JobManager._enqueue calls .get on spec.json's value, a JSON "
-                   "string (AttributeError, not InputError)",
-    "spec_params_list": "engine/jobs/manager.py: JobManager._enqueue calls .get on the spec's params, a list "
-                        "(AttributeError, not InputError)",
-    "spec_deep": _DEEP, "status_deep": _DEEP,
-}
 SALIENCY_XFAIL = ("engine/cli/xray.py: with --saliency, `xray predict` writes inputs.json into --out even "
                   "when no file could be read")
 
