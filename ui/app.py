@@ -29,6 +29,8 @@ PAGES = {
     ],
     "Review": [
         st.Page(SCREENS / "xray.py", title="X-ray review", icon=":material/radiology:", url_path="xray"),
+        st.Page(SCREENS / "xray_robustness.py", title="X-ray robustness", icon=":material/shield:",
+                url_path="xray-robustness"),
         st.Page(SCREENS / "federated.py", title="Federated learning", icon=":material/hub:",
                 url_path="federated"),
     ],
