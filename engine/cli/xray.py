@@ -71,6 +71,7 @@ def window_arg(text: str) -> tuple[str, tuple[float, float] | None]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from engine.cli.xray_robustness import register as register_robustness
     from engine.xray.train import MODEL_NAME
 
     p = add_subparser(subparsers, "xray", help="chest X-ray prediction and the classifier's training")
@@ -110,7 +111,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tp.add_argument("--stem-stride", type=int, default=4)
     tp.add_argument("--threads", type=int, default=2)
     tp.add_argument("--limit", type=int, default=0, help="use only this many images per class (smoke runs)")
+    tp.add_argument("--cv", type=int, default=0, metavar="K",
+                    help="patient-grouped K-fold training of an ensemble of K fold models (the default model's "
+                         "recipe, with acquisition-shift augmentation); 0: one model and a validation split")
     tp.set_defaults(func=run_train)
+    register_robustness(sub)
 
 
 # ------------------------------------------------------------------------------------------ predict
@@ -296,10 +301,28 @@ def _int_list(text: str, flag: str) -> list[int]:
     return values
 
 
+def _default_name() -> str:
+    from engine.xray.train import MODEL_NAME
+
+    return MODEL_NAME
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``inverse-studio xray train``: progress and metrics on stdout, the model files in ``--out``."""
     from engine.xray.train import train
 
+    if args.cv:
+        from engine.xray.train_cv import MODEL_NAME as CV_NAME
+        from engine.xray.train_cv import train_cv
+
+        if args.cv < 2:
+            raise InputError(f"--cv must be at least 2 folds, got {args.cv}")
+        train_cv(args.data, args.out, name=CV_NAME if args.name == _default_name() else args.name,
+                 folds=args.cv, epochs=args.epochs, seed=args.seed, size=args.size, batch=args.batch, lr=args.lr,
+                 weight_decay=args.weight_decay, widths=_int_list(args.widths, "--widths"),
+                 strides=_int_list(args.strides, "--strides"), stem_stride=args.stem_stride, threads=args.threads,
+                 limit=args.limit, progress=lambda line: print(line, flush=True))
+        return 0
     train(args.data, args.out, name=args.name, epochs=args.epochs, seed=args.seed, size=args.size,
           batch=args.batch, lr=args.lr, weight_decay=args.weight_decay, val_fraction=args.val_fraction,
           widths=_int_list(args.widths, "--widths"), strides=_int_list(args.strides, "--strides"),

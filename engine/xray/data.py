@@ -72,6 +72,17 @@ def list_dataset(root: str | Path) -> list[Item]:
     return items
 
 
+def patient_groups(items: list[Item], label: int, rng: np.random.Generator) -> tuple[dict[str, list[int]], list[str]]:
+    """The indices of each patient's films of class ``label``, and the patients in a seeded shuffled order."""
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        if it.label == label:
+            groups.setdefault(it.patient, []).append(i)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    return groups, keys
+
+
 def split_by_patient(
     items: list[Item], *, val_fraction: float = 0.15, seed: int | np.random.Generator = 0
 ) -> tuple[list[int], list[int]]:
@@ -85,12 +96,7 @@ def split_by_patient(
     rng = numpy_rng(seed)
     val: list[int] = []
     for k in range(len(LABELS)):
-        groups: dict[str, list[int]] = {}
-        for i, it in enumerate(items):
-            if it.label == k:
-                groups.setdefault(it.patient, []).append(i)
-        keys = sorted(groups)
-        rng.shuffle(keys)
+        groups, keys = patient_groups(items, k, rng)
         target = val_fraction * sum(len(v) for v in groups.values())
         n = 0
         for key in keys:  # take whole patients until the class has its share of files

@@ -27,7 +27,7 @@ from PIL import Image
 if TYPE_CHECKING:
     from engine.xray.display import XrayImage
 
-DEFAULT_MODEL_CONFIG = Path(__file__).resolve().parents[2] / "assets" / "models" / "cxr_pneumonia_resnet_small.json"
+DEFAULT_MODEL_CONFIG = Path(__file__).resolve().parents[2] / "assets" / "models" / "cxr_pneumonia_cv_ensemble.json"
 
 
 def model_input_side(config: Path = DEFAULT_MODEL_CONFIG, fallback: int = 160) -> int:

@@ -3,7 +3,8 @@ preprocess grey images, predict calibrated probabilities, explain with saliency 
 
 Model specs accepted by :meth:`Classifier.load`:
 
-- ``"default"``: ``assets/models/cxr_pneumonia_resnet_small.json`` (weights checked against its sha256);
+- ``"default"``: ``assets/models/cxr_pneumonia_cv_ensemble.json`` (v2.0, an ensemble of 3 fold models;
+  weights checked against their sha256);
 - a path to a model JSON config: ``"format": "state_dict"`` (our architecture, see ``train.py``) or
   ``"format": "torchscript"`` with ``"weights": "file.pt"`` next to it;
 - a path to a TorchScript file (``.pt``/``.pth``/``.ts``): its spec is read from a JSON file of the same
@@ -36,7 +37,7 @@ from engine.xray.model import (
 )
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
-DEFAULT_MODEL = MODELS_DIR / "cxr_pneumonia_resnet_small.json"
+DEFAULT_MODEL = MODELS_DIR / "cxr_pneumonia_cv_ensemble.json"
 MIN_INPUT_SIDE = 8  # smaller films carry no usable detail and break the network's strides
 MAX_MODEL_BYTES = 512 * 2**20  # a DenseNet-121 is ~30 MB; refuse absurd files before reading them
 _DEFAULT_SPEC = {

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_FILES = ["cxr_pneumonia_resnet_small.json", "cxr_pneumonia_resnet_small.pt",
-                       "cxr_pneumonia_resnet_small.sha256", "cxr_pneumonia_resnet_small.md"]
-# another model trained into assets/models (the cross-validated ensemble is one) must stay out of the wheel
-DECOY = "cxr_pneumonia_cv_ensemble_fold0.pt"
+DEFAULT = "cxr_pneumonia_cv_ensemble"
+DEFAULT_MODEL_FILES = [f"{DEFAULT}.json", f"{DEFAULT}.sha256", f"{DEFAULT}.md",
+                       *(f"{DEFAULT}_fold{k}.pt" for k in range(3))]
+# other models trained into assets/models (v1.0 is one) and the training tables must stay out of the wheel
+DECOY = "cxr_pneumonia_other_fold0.pt"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -47,8 +48,8 @@ def test_the_wheel_holds_the_config_and_only_the_default_model(wheel):
     for name in DEFAULT_MODEL_FILES:
         assert f"assets/models/{name}" in names, name
     models = {n for n in names if n.startswith("assets/")}
-    assert all(Path(n).name.startswith("cxr_pneumonia_resnet_small") for n in models), models
-    assert not any("cv_ensemble" in n for n in names)
+    assert {Path(n).name for n in models} == set(DEFAULT_MODEL_FILES), models
+    assert not any("resnet_small" in n or DECOY in n or "_oof" in n for n in names)
     assert "ui/serve.py" in names and "ui/app.py" in names
 
 
@@ -72,6 +73,6 @@ def test_the_installed_files_are_found_outside_the_checkout(wheel, tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("engine", "app", "models"):
         assert Path(got[key]).resolve().is_relative_to(site.resolve()), (key, got[key])
-    assert got["model"].startswith("cxr_pneumonia_resnet_small")
+    assert got["model"].startswith(DEFAULT)
     # the values come from the packaged file (maxUploadSize is not among the built-in safe values)
     assert got["errors"] == "none" and got["stats"] is False and got["uploads"] == 200

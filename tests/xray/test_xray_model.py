@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -79,15 +80,22 @@ def test_decode_grey_png_and_corrupt(tmp_path):
 
 def test_committed_weights_match_sha256_and_card():
     cfg = json.loads(DEFAULT_MODEL.read_text())
-    weights = DEFAULT_MODEL.parent / cfg["weights"]
-    digest = sha256_file(weights)
-    assert digest == cfg["sha256"]
-    assert (DEFAULT_MODEL.parent / f"{cfg['name']}.sha256").read_text().split()[0] == digest
+    assert cfg["format"] == "ensemble" and len(cfg["members"]) >= 2
+    digests = (DEFAULT_MODEL.parent / f"{cfg['name']}.sha256").read_text().splitlines()
+    listed = dict(line.split()[::-1] for line in digests)
     card = (DEFAULT_MODEL.parent / f"{cfg['name']}.md").read_text()
-    assert digest in card and "CC BY 4.0" in card and "10.17632/rscbjbr9sj.2" in card
-    assert weights.stat().st_size <= 10 * 2**20
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert "CC BY 4.0" in card and "10.17632/rscbjbr9sj.2" in card and f"v{cfg['version']}" in card
+    # the card says plainly what the independent test of v1.0 gave, beside the cross-validated figures
+    assert "0.960" in card and "0.853" in card and f"{cfg['cross_validation']['metrics']['auc']:.3f}" in card
+    total = 0
+    for m in cfg["members"]:
+        weights = DEFAULT_MODEL.parent / m["weights"]
+        digest = sha256_file(weights)
+        assert digest == m["sha256"] == listed[m["weights"]]
+        total += weights.stat().st_size
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert total <= 20 * 2**20
 
 
 def test_default_model_predicts_on_synthetic_image():
@@ -104,21 +112,32 @@ def test_default_model_predicts_on_synthetic_image():
 
 def test_damaged_weights_are_refused(tmp_path):
     cfg = json.loads(DEFAULT_MODEL.read_text())
-    (tmp_path / cfg["weights"]).write_bytes(b"\0" * 100)
+    for m in cfg["members"]:
+        shutil.copy2(DEFAULT_MODEL.parent / m["weights"], tmp_path / m["weights"])
+    (tmp_path / cfg["members"][1]["weights"]).write_bytes(b"\0" * 100)
     (tmp_path / "m.json").write_text(json.dumps(cfg))
     with pytest.raises(InputError, match="SHA-256"):
         Classifier.load(tmp_path / "m.json")
 
 
-def test_real_model_on_validation_split():
+def test_members_reproduce_their_out_of_fold_predictions(tmp_path):
+    """Each shipped member, on films of its own held-out fold, gives the recorded out-of-fold probability."""
     root = shared_data("cxr-pneumonia", "train")
-    names = (DEFAULT_MODEL.parent / "cxr_pneumonia_resnet_small_val_split.txt").read_text().split()
-    pick = names[:: max(1, len(names) // 150)][:150]  # every k-th: both classes, patients spread
-    images = [decode_grey(root / n) for n in pick]
-    y = np.array([n.startswith("PNEUMONIA/") for n in pick])
-    p = Classifier.default().predict_proba(images)
-    assert y.any() and (~y).any()
-    assert cal.roc_auc(y, p) > 0.9
+    cfg = json.loads(DEFAULT_MODEL.read_text())
+    rows = [line.split(",") for line in
+            (DEFAULT_MODEL.parent / f"{cfg['name']}_oof.csv").read_text().splitlines()[1:]]
+    for m in cfg["members"]:
+        mine = [r for r in rows if int(r[0]) == m["fold"]]
+        pick = mine[:: max(1, len(mine) // 40)][:40]  # every k-th: both classes
+        one = {**cfg, "members": [m]}
+        shutil.copy2(DEFAULT_MODEL.parent / m["weights"], tmp_path / m["weights"])
+        (tmp_path / "one.json").write_text(json.dumps(one))
+        p = Classifier.load(tmp_path / "one.json").predict_proba([decode_grey(root / r[1]) for r in pick])
+        recorded = np.array([float(r[3]) for r in pick])
+        y = np.array([r[2] == "PNEUMONIA" for r in pick])
+        assert y.any() and (~y).any()
+        assert np.abs(p - recorded).mean() < 0.03, (m["fold"], np.abs(p - recorded).max())
+        assert cal.roc_auc(y, p) > 0.9
 
 
 # ---------------------------------------------------------------- other models
@@ -176,7 +195,7 @@ def test_cli_predict_json_lines_and_error_line(tmp_path, capsys):
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.png")
     for r in good:
         assert r["label"] in ("NORMAL", "PNEUMONIA") and 0 <= r["probability"] <= 1
-        assert isinstance(r["warnings"], list) and r["model"].startswith("cxr_pneumonia_resnet_small")
+        assert isinstance(r["warnings"], list) and r["model"].startswith(json.loads(DEFAULT_MODEL.read_text())["name"])
         assert Path(r["saliency"]).is_file()
     assert main(["xray", "predict", str(d / "a.png"), "--json"]) == 0
 
@@ -202,16 +221,22 @@ def test_cli_empty_folder_is_bad_input(tmp_path, capsys):
     assert "no DICOM/PNG/JPEG files found" in capsys.readouterr().err
 
 
-def test_cli_train_smoke(tmp_path, capsys):
+def _tiny_training_folder(tmp_path: Path) -> Path:
+    """12 films per class, with patient-style names; a bright patch makes the classes separable."""
     data = tmp_path / "data"
     for k, label in enumerate(["NORMAL", "PNEUMONIA"]):
         (data / label).mkdir(parents=True)
         for i in range(12):
             img = _chest_like(48, 10 * k + i)
-            if k:  # a bright patch makes the classes separable
+            if k:
                 img[10:30, 8:20] = 0.9
             stem = f"IM-{i:04d}-0001" if k == 0 else f"person{i}_bacteria_{i}"
             Image.fromarray((img * 255).astype(np.uint8)).save(data / label / f"{stem}.png")
+    return data
+
+
+def test_cli_train_smoke(tmp_path, capsys):
+    data = _tiny_training_folder(tmp_path)
     out = tmp_path / "model"
     argv = ["xray", "train", "--data", str(data), "--out", str(out), "--epochs", "1", "--size", "32",
             "--widths", "4,8", "--strides", "2", "--stem-stride", "2", "--batch", "8", "--threads", "1",
@@ -223,3 +248,19 @@ def test_cli_train_smoke(tmp_path, capsys):
     assert cfg["arch"]["widths"] == [4, 8] and cfg["arch"]["strides"] == [2] and cfg["input"]["size"] == 32
     clf = Classifier.load(out / "cxr_pneumonia_resnet_small.json")
     assert 0 <= clf.predict(_chest_like(64))[1] <= 1
+
+
+def test_cli_train_cv_smoke_writes_an_ensemble_and_its_card(tmp_path, capsys):
+    data = _tiny_training_folder(tmp_path)
+    out = tmp_path / "model"
+    argv = ["xray", "train", "--cv", "2", "--data", str(data), "--out", str(out), "--epochs", "1", "--size", "32",
+            "--widths", "4,8", "--strides", "2", "--stem-stride", "2", "--batch", "8", "--threads", "1"]
+    assert main(argv) == 0
+    cfg = json.loads((out / "cxr_pneumonia_cv_ensemble.json").read_text())
+    assert cfg["format"] == "ensemble" and [m["fold"] for m in cfg["members"]] == [0, 1]
+    assert sum(m["oof_images"] for m in cfg["members"]) == 24
+    card = (out / "cxr_pneumonia_cv_ensemble.md").read_text()
+    assert "patient-grouped 2-fold" in card and "0.960" in card
+    clf = Classifier.load(out / "cxr_pneumonia_cv_ensemble.json")
+    assert 0 <= clf.predict(_chest_like(64))[1] <= 1
+    assert main(["xray", "train", "--cv", "1", "--data", str(data), "--out", str(tmp_path / "m2")]) == 2

@@ -289,7 +289,11 @@ def sanity_panel(xray_key: tuple, grey: np.ndarray, opts: dict) -> float | None:
     m = st.columns([2, 3])
     m[0].metric("Rank correlation", "n/a" if not np.isfinite(rho) else f"{rho:.2f}",
                 help="Spearman correlation of the two maps at true resolution (of |values| for signed maps)")
-    if not np.isfinite(rho):
+    if not np.isfinite(rho) and np.ptp(res.randomized.map) == 0 and np.ptp(res.original.map) > 0:
+        # Grad-CAM of a randomised network is often flat (the ReLU of a negative sum): the map is gone
+        m[1].caption("The randomised model's map is flat: the trained model's map depends on what it learnt, "
+                     "as it should (no correlation can be computed against a constant).")
+    elif not np.isfinite(rho):
         m[1].caption("One map is constant, so no correlation can be computed.")
     elif abs(rho) < 0.5:
         m[1].caption("Low (|rho| < 0.5, a rule of thumb): the map changes when the weights are "
