@@ -285,7 +285,8 @@ def run_predict(args: argparse.Namespace) -> int:
             if not redact:
                 mapping.append({"index": k, "input": str(f),
                                 "saliency": Path(rows[k]["saliency"]).name if "saliency" in rows[k] else None})
-    if out_dir is not None and args.saliency and not redact:
+    # the mapping names overlays: with none written (every file failed) it would only leak the paths
+    if out_dir is not None and args.saliency and not redact and any(m["saliency"] for m in mapping):
         _write_json(out_dir / MAPPING_FILE, {"inputs": mapping})
     return 1 if failed else 0
 

@@ -1284,7 +1284,7 @@ def _cases() -> Iterator[Case]:
         yield Case("dicom", s, "xray")
         yield Case("dicom", s, "xray-predict", expect="row")
     for s in ("dcm_deflate_bomb", "dcm_rows_cols_huge", "png_truncated"):
-        yield Case("dicom", s, "xray-predict-saliency", expect="row", xfail=SALIENCY_XFAIL)
+        yield Case("dicom", s, "xray-predict-saliency", expect="row")
     for s in MRI_IMAGE_SAMPLES:
         yield Case("dicom", s, "mri-image")
         yield Case("dicom", s, "restore-mri-simulate")
@@ -1307,9 +1307,6 @@ def _cases() -> Iterator[Case]:
         # a run whose spec cannot be read must not be queued; a damaged status may be rewritten
         yield Case("runfolder", s, "resume", expect="refused" if s.startswith("spec") else "tolerated")
 
-
-SALIENCY_XFAIL = ("engine/cli/xray.py: with --saliency, `xray predict` writes inputs.json into --out even "
-                  "when no file could be read")
 
 
 #: a control the runner always adds: its target allocates 256 MiB, then refuses (checks the peak measurement)
