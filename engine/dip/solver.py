@@ -137,7 +137,11 @@ class DIPSolver:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.net = build_net(self.preset, c)
-        self.net.to(self.device)
+        # channels-last convolutions run 1.1-1.2x faster on this CPU at 256^2 with no warm-up
+        # (bench/step_speed.py, bench/results/step_speed_cpu.json); the numbers differ from NCHW
+        # only in rounding
+        self._memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.net.to(self.device, memory_format=self._memory_format)
         mult = getattr(self.net, "multiple", 1)
         H, W = self.out_shape
         # at least two cells at the coarsest level: BatchNorm and reflection padding need them
@@ -146,6 +150,7 @@ class DIPSolver:
         scale = getattr(self.net, "code_scale", 1)
         zshape = (1, self.preset.z_channels, self.padded[0] // scale, self.padded[1] // scale)
         self.z = (torch.rand(zshape, generator=torch_generator(self.seed)) * self.preset.z_scale).to(self.device)
+        self.z = self.z.contiguous(memory_format=self._memory_format)
         self._gen = torch_generator(self.seed + 1, self.device)
         self.sigma_reg = self.preset.jitter(self.task_key)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.preset.lr)
@@ -275,7 +280,7 @@ class DIPSolver:
         dev = self.device
         self.net.load_state_dict(s["net"])
         self.opt.load_state_dict(s["opt"])
-        self.z = s["z"].to(dev)
+        self.z = s["z"].to(dev).contiguous(memory_format=self._memory_format)
         self._gen.set_state(s["gen"].cpu())
         self._ema = None if s["ema"] is None else s["ema"].to(dev)
         self._raw = None if s["raw"] is None else s["raw"].to(dev)
