@@ -61,6 +61,14 @@ def main() -> None:
             page.goto(f"{url}/phase-retrieval")
             page.wait_for_timeout(6000)
             page.screenshot(path=str(OUT / "phase-retrieval.png"))
+            page.goto(f"{url}/symmetry")
+            page.get_by_text("without restriction (error").first.wait_for()
+            wait_idle(page)
+            page.screenshot(path=str(OUT / "symmetry.png"), full_page=True)
+            page.goto(f"{url}/runs")  # the restoration run above is listed, named and comparable
+            page.wait_for_timeout(4000)
+            wait_idle(page)
+            page.screenshot(path=str(OUT / "runs.png"), full_page=True)
             b.close()
     finally:
         server.terminate()

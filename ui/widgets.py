@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
+from streamlit import config as st_config
 
 from engine.core.errors import InputError
 from engine.runs import Run
 from ui.jobs import cancel, manager, queue_spot, run_link, set_active_run, snapshot
+from ui.views.curves import apply_log_axis, curve_figure, series, thin
+from ui.views.images import display_uint8
 
 STATE_ICON = {"queued": ":material/schedule:", "running": ":material/progress_activity:",
               "done": ":material/check_circle:", "failed": ":material/error:",
@@ -107,12 +114,132 @@ def live_header(rid: str, was_active: bool) -> tuple[Run, dict]:
     When the run was active at the last full redraw and has ended since, rerun the whole page
     so it shows the results.
     """
-    run = manager().store.get(rid)
+    run = live_run(rid)
     snap = snapshot(rid)
     if was_active and not is_active(snap["state"]):
         st.rerun()
     run_header(run, snap)
     return run, snap
+
+
+# --- cheap redraws of the live panels ------------------------------------------------------------------
+# A live panel redraws more than twice a second in the server process that also runs the solver (a
+# thread), so every millisecond it spends is taken from the solver (the GIL, and the machine's cores).
+# It reads nothing from the run folder per tick, encodes each image once, and keeps its plotly
+# figures as plain dicts whose data it replaces: building a figure with its template costs 40-100 ms,
+# plotly's own copy of it on every send ~15 ms.
+#
+# Streamlit also runs a full gc.collect(2) after every script run, fragment runs included: with torch
+# and plotly loaded that is 50-150 ms holding the GIL per redraw, more than the redraw itself (a watched
+# 64 px restoration of 300 iterations: 37 s with it, 15 s without). Python's own
+# generational collector still runs. The same can be set as ``[runner] postScriptGC = false``.
+st_config.set_option("runner.postScriptGC", False)
+
+_RUNS = "_live_runs"
+_FIGS = "_live_figs"
+_IMAGES = "_live_images"
+#: seconds between two redraws of a live panel: a little under half a second, so that a redraw that
+#: ends late still leaves two a second
+LIVE_EVERY_S = 0.4
+#: seconds between two redraws of the live curves: a plotly chart is drawn anew by the browser each time
+CURVES_EVERY_S = 1.0
+#: points per live curve: enough to read its shape, few enough to send and draw twice a second
+LIVE_POINTS = 300
+
+
+def live_run(rid: str) -> Run:
+    """The run ``rid``, kept for the session: its spec is read from disk once, not on every redraw."""
+    runs = st.session_state.setdefault(_RUNS, {})
+    run = runs.get(rid)
+    if run is None:
+        if len(runs) >= 8:  # a long session opens many runs; keep the latest few
+            runs.pop(next(iter(runs)))
+        run = runs[rid] = manager().store.get(rid)
+    return run
+
+
+def png_image(img: np.ndarray, min_side: int = 256) -> bytes:
+    """``img`` as :func:`display_uint8` shows it, as PNG bytes (pass ``output_format="PNG"`` to st.image)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(display_uint8(img, min_side)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def live_image(where: Any, img: np.ndarray, *, key: str, caption: str, min_side: int = 256) -> None:
+    """``where.image`` of a live preview, encoded once per new preview (the same array object: no work).
+
+    The bytes stay the same until the run publishes a new preview, so the browser keeps the same URL
+    and fetches nothing between two previews.
+    """
+    held = st.session_state.setdefault(_IMAGES, {})
+    got = held.get(key)
+    if got is None or got[0] is not img or got[1] != min_side:
+        got = held[key] = (img, min_side, png_image(img, min_side))
+    where.image(got[2], caption=caption, output_format="PNG")
+
+
+class LiveFigure(go.Figure):
+    """A figure sent as the plain dict it holds, which :func:`live_chart` edits in place between redraws.
+
+    ``st.plotly_chart`` sends ``to_dict()``; plotly's own deep-copies the whole layout and template
+    each time, which is most of a redraw's cost.
+    """
+
+    def __init__(self, plain: dict) -> None:
+        super().__init__(plain)
+        self._plain = go.Figure.to_dict(self)  # plotly figures take no new public attributes
+
+    @property
+    def plain(self) -> dict:
+        """The dict that is sent."""
+        return self._plain
+
+    def to_dict(self) -> dict:
+        return self._plain
+
+
+def live_chart(where: Any, rows: Sequence[dict], keys: Sequence[str], title: str, *, key: str,
+               log_y: bool = False, marker: int | None = None, marker_label: str = "t*") -> None:
+    """:func:`curve_figure` of ``rows`` in ``where``, built once per session and ``key`` and then updated.
+
+    The curve is thinned to :data:`LIVE_POINTS`; a moving marker moves the figure's line. Only a
+    change of shape (traces appearing, a marker appearing) builds the figure again.
+    """
+    rows = thin(rows, LIVE_POINTS)
+    marker = marker if marker is not None and marker > 0 else None
+    data = [series(rows, k) for k in keys]
+    shape = (title, tuple(keys), log_y, marker is not None, marker_label, tuple(bool(x) for x, _ in data))
+    # what the figure shows: an unchanged curve (a run that is not going on) costs no update, and another
+    # run's curve never passes for this one's
+    newest = (marker, len(rows), tuple((x[0], x[-1], y[0], y[-1]) if x else None for x, y in data))
+    figs = st.session_state.setdefault(_FIGS, {})
+    held = figs.get(key)
+    if held is None or held[0] != shape:
+        built = curve_figure(rows, keys, title, log_y=log_y, marker=marker, marker_label=marker_label)
+        plain = built.to_dict()
+        # plain SVG lines: a few hundred points, and WebGL without a GPU costs the browser (and the solver) more
+        plain["data"] = [dict(t, type="scatter") for t in plain["data"]]
+        figs[key] = held = (shape, LiveFigure(plain), newest)
+    elif held[2] != newest:
+        fig = held[1]
+        plain = fig.plain
+        for trace, (x, y) in zip(plain["data"], [d for d in data if d[0]]):
+            trace["x"], trace["y"] = x, y
+        if marker is not None:
+            plain["layout"]["shapes"][0].update(x0=marker, x1=marker)
+            plain["layout"]["annotations"][0].update(x=marker, text=f"{marker_label} = {marker}")
+        if log_y:
+            # the same ticks as curve_figure's, worked out on an empty figure (no template to copy)
+            scratch = go.Figure()
+            apply_log_axis(scratch, [v for _, y in data for v in y])
+            axis = plain["layout"].setdefault("yaxis", {})
+            for k in ("range", "dtick", "tickmode", "tickvals", "ticktext"):
+                axis.pop(k, None)
+            axis.update(scratch.layout.yaxis.to_plotly_json())
+        figs[key] = held = (shape, fig, newest)
+    where.plotly_chart(held[1], key=key)
 
 
 # --- the Run button ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not ((DATA / "NORMAL").is_dir() and (DATA / "PNEUMONIA").is_dir()),
                                  reason=f"the chest X-ray folder {DATA} is absent (see ../shared/data/README.md)")]
 
-ROUNDS = 5
+ROUNDS = 15
 FEDAVG_TITLE = "AUC per site: fedavg-bn"
 RESULTS = "Results (final round, test films of each site)"
 ROUND_TEXT = re.compile(r"Series \d+: \S+ · round \d+")
@@ -51,7 +51,7 @@ def _table(page) -> list[dict[str, str]]:  # noqa: ANN001
 def test_federated_auc_curve_grows_live_and_results_table_is_shown(page, app_url):
     page.goto(f"{app_url}/federated")
     page.get_by_text("Pick the sites and rounds").first.wait_for(timeout=60_000)
-    # the smallest run the page allows: 2 sites, one norm, 32 px, 400 films; 5 rounds, as a FedAvg round
+    # the smallest run the page allows: 2 sites, one norm, 32 px, 400 films; 15 rounds, as a FedAvg round
     # of so few films takes under a second and the live panel redraws once a second
     fill_number(page, "Sites", 2)
     fill_number(page, "Rounds", ROUNDS)

@@ -165,3 +165,44 @@ def test_a_run_stopped_before_the_window_filled_shows_the_filling():
     assert not at.exception
     assert any("window filling 3/8" in i.value for i in at.info)
     assert any("before the detector had a variance" in w.value for w in at.warning)
+
+
+def _live_chart_script() -> None:
+    import streamlit as st
+
+    from ui.widgets import live_chart
+
+    n, scale = st.session_state.get("n", 2000), st.session_state.get("scale", 1.0)
+    rows = [{"iteration": i, "loss": scale / i} for i in range(1, n + 1)]
+    live_chart(st, rows, ["loss"], "Loss", key="c", log_y=True, marker=n // 2)
+
+
+def test_live_chart_is_thinned_and_updated_in_place():
+    import json
+
+    from ui.views.curves import curve_figure, thin
+    from ui.widgets import LIVE_POINTS
+
+    at = AppTest.from_function(_live_chart_script, default_timeout=60).run()
+    assert not at.exception
+    first = at.session_state["_live_figs"]["c"][1]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["type"] == "scatter" and len(spec["data"][0]["x"]) == LIVE_POINTS
+    assert spec["data"][0]["x"][-1] == 2000 and spec["layout"]["shapes"][0]["x0"] == 1000
+    at.session_state["n"] = 30_000
+    at.run()
+    assert not at.exception
+    assert at.session_state["_live_figs"]["c"][1] is first  # the same figure, its data replaced
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    x = spec["data"][0]["x"]
+    assert len(x) == LIVE_POINTS and x[-1] == 30_000
+    assert spec["layout"]["shapes"][0]["x0"] == 15_000 and spec["layout"]["annotations"][0]["text"] == "t* = 15000"
+    # the log axis has the ticks a freshly built figure of the same curve would have
+    rows = thin([{"iteration": i, "loss": 1.0 / i} for i in range(1, 30_001)], LIVE_POINTS)
+    fresh = curve_figure(rows, ["loss"], "Loss", log_y=True, marker=15_000).layout.yaxis
+    assert spec["layout"]["yaxis"]["tickvals"] == list(fresh.tickvals)
+    assert spec["layout"]["yaxis"]["ticktext"] == list(fresh.ticktext)
+    # another curve of the same length and the same marker (another run's) is not taken for this one
+    at.session_state["scale"] = 10.0
+    at.run()
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"][0] == 10.0

@@ -12,9 +12,20 @@ from engine.mri.inputs import BUILTIN_IMAGES, builtin_image, image_names, read_g
 from engine.mri.kspace import log_magnitude
 from engine.mri.workflow import prepare_inputs
 from ui.jobs import active_run_id, manager, snapshot
-from ui.views.curves import curve_figure
+from ui.views.curves import thin
 from ui.views.images import display_uint8
-from ui.widgets import is_active, live_header, page_run, run_button, started
+from ui.widgets import (
+    CURVES_EVERY_S,
+    LIVE_EVERY_S,
+    LIVE_POINTS,
+    is_active,
+    live_chart,
+    live_header,
+    live_image,
+    page_run,
+    run_button,
+    started,
+)
 
 st.title("MRI reconstruction with the Deep Image Prior")
 st.caption("Single-coil Cartesian k-space y = M ⊙ F x: whole columns measured, a fully sampled centre. "
@@ -88,29 +99,39 @@ def show_inputs(arrays: dict) -> None:
 
 
 def draw_live(rid: str, was_active: bool) -> None:
+    """The numbers and the preview, redrawn more than twice a second while the run is going."""
     run, snap = live_header(rid, was_active)
     if snap["state"] == "queued":
         return  # nothing to draw yet: the header says what it waits for
     extra = snap.get("extra", {})
-    rows = [r for r in snap["history"] if r.get("loss") is not None]
-    m = st.columns(4)
+    history = snap["history"]
+    m = st.columns([1, 1, 1, 1, 2])
     m[0].metric("Iteration", f"{snap['iteration']} / {extra.get('max_iters', '?')}")
     if extra.get("zf_psnr") is not None:
         m[1].metric("Zero-filled PSNR", f"{extra['zf_psnr']:.2f} dB")
     if extra.get("tv_psnr") is not None:
         m[2].metric("TV PSNR", f"{extra['tv_psnr']:.2f} dB")
-    if rows and rows[-1].get("psnr") is not None:
-        m[3].metric("DIP PSNR now", f"{rows[-1]['psnr']:.2f} dB")
-    t_star = extra.get("es_iteration")
-    c = st.columns([2, 2, 1])
-    c[0].plotly_chart(curve_figure(rows, ["loss"], "DIP data loss", log_y=True), key="mri-loss")
-    if any(r.get("psnr") is not None for r in rows):
-        c[1].plotly_chart(curve_figure(rows, ["psnr"], "DIP PSNR (dB)", marker=t_star), key="mri-psnr")
-    if any(r.get("es_variance") is not None for r in rows):
-        c[1].plotly_chart(curve_figure(rows, ["es_variance"], "ES-WMV variance", log_y=True, marker=t_star),
-                          key="mri-var")
+    last = next((r for r in reversed(history) if r.get("loss") is not None), {})
+    if last.get("psnr") is not None:
+        m[3].metric("DIP PSNR now", f"{last['psnr']:.2f} dB")
     if snap.get("preview") is not None:
-        c[2].image(display_uint8(snap["preview"], 192), caption=f"DIP, iteration {snap['iteration']}")
+        live_image(m[4], snap["preview"], key="mri-preview", caption=f"DIP, iteration {snap['iteration']}",
+                   min_side=192)
+
+
+def draw_curves(rid: str) -> None:
+    """The DIP curves, redrawn once a second while the run is going (a chart costs the browser most)."""
+    snap = snapshot(rid)
+    if snap["state"] == "queued":
+        return
+    t_star = snap.get("extra", {}).get("es_iteration")
+    rows = thin([r for r in snap["history"] if r.get("loss") is not None], LIVE_POINTS)
+    c = st.columns(2)
+    live_chart(c[0], rows, ["loss"], "DIP data loss", key="mri-loss", log_y=True)
+    if any(r.get("psnr") is not None for r in rows):
+        live_chart(c[1], rows, ["psnr"], "DIP PSNR (dB)", key="mri-psnr", marker=t_star)
+    if any(r.get("es_variance") is not None for r in rows):
+        live_chart(c[1], rows, ["es_variance"], "ES-WMV variance", key="mri-var", log_y=True, marker=t_star)
 
 
 def show_results(rid: str) -> None:
@@ -149,6 +170,7 @@ if rid is None:
         st.caption("Pick an input, a mask and a preset in the sidebar, then press **Run**.")
 else:
     active = is_active(snapshot(rid)["state"])
-    st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
+    st.fragment(run_every=LIVE_EVERY_S if active else None)(draw_live)(rid, active)
+    st.fragment(run_every=CURVES_EVERY_S if active else None)(draw_curves)(rid)
     if not active:
         show_results(rid)

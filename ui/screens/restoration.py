@@ -14,11 +14,25 @@ from engine.dip.corruptions import corruption_names, describe
 from engine.dip.inputs import TASKS, prepare_inputs
 from engine.dip.presets import PRESETS, default_preset, task_key
 from engine.dip.samples import SAMPLES, load_sample
+from engine.runs import Run
 from ui.jobs import active_run_id, manager, snapshot
-from ui.views.curves import curve_figure
+from ui.views.curves import thin
 from ui.views.images import display_uint8
-from ui.views.restoration import forced_stop_captions, live_status, result_caption, stop_of, verdict
-from ui.widgets import is_active, live_header, page_run, run_button, started
+from ui.views.restoration import EsStatus, forced_stop_captions, live_status, result_caption, stop_of, verdict
+from ui.widgets import (
+    CURVES_EVERY_S,
+    LIVE_EVERY_S,
+    LIVE_POINTS,
+    is_active,
+    live_chart,
+    live_header,
+    live_image,
+    live_run,
+    page_run,
+    png_image,
+    run_button,
+    started,
+)
 
 st.title("Restoration with the Deep Image Prior")
 
@@ -151,17 +165,18 @@ def show_inputs(arrays: dict) -> None:
         cols[2].image(display_uint8(arrays["mask"].astype(np.float32)), caption="Mask (white = known)")
 
 
-def draw_live(rid: str, was_active: bool) -> None:
-    """The part that redraws every half second while the run is going."""
-    run, snap = live_header(rid, was_active)
-    if snap["state"] == "queued":
-        return  # nothing to draw yet: the header says what it waits for
+@st.cache_data(show_spinner=False, max_entries=16)
+def _observed_png(rid: str) -> bytes:
+    # a run's input never changes: read and encode it once, not on every redraw
+    return png_image(manager().store.get(rid).load_array("observed"))
+
+
+def _live_state(run: Run, snap: dict) -> tuple[dict, dict, EsStatus]:
+    """(params, extra, status) of a run as its live panel tells them."""
     extra = dict(snap.get("extra", {}))
-    rows = snap["history"]
     params = run.spec.get("params", {})
     stopping = params.get("stopping", "wmv") or "none"
-    active = is_active(snap["state"])
-    if not active:
+    if not is_active(snap["state"]):
         # a finished run's own account wins over the last published extras (absent after a restart)
         summary = run.read_json("summary.json") or {}
         extra.update({k: summary[k] for k in ("es_iteration", "es_fired") if k in summary})
@@ -169,10 +184,21 @@ def draw_live(rid: str, was_active: bool) -> None:
         extra["run_to_budget"] = True
     status = live_status(extra, stopping=stopping, iteration=int(snap["iteration"]),
                          window=_opt_int(params.get("window")), patience=_opt_int(params.get("patience")))
+    return params, extra, status
+
+
+def draw_live(rid: str, was_active: bool) -> None:
+    """The numbers and images that redraw more than twice a second while the run is going."""
+    run, snap = live_header(rid, was_active)
+    if snap["state"] == "queued":
+        return  # nothing to draw yet: the header says what it waits for
+    params, extra, status = _live_state(run, snap)
+    active = is_active(snap["state"])
+    history = snap["history"]
     t_star = status.t_star
     m = st.columns(4)
     m[0].metric("Iteration", f"{snap['iteration']} / {params.get('max_iters', '?')}")
-    last = rows[-1] if rows else {}
+    last = history[-1] if history else {}
     if last.get("psnr") is not None:
         m[1].metric("PSNR now", f"{last['psnr']:.2f} dB")
     if status.phase == "detected":
@@ -188,18 +214,26 @@ def draw_live(rid: str, was_active: bool) -> None:
     if status.phase == "detected" or (active and status.phase == "candidate"):
         st.caption(status.text)
     img_cols = st.columns(2)
-    img_cols[0].image(display_uint8(run.load_array("observed")), caption="Observed")
+    img_cols[0].image(_observed_png(rid), caption="Observed", output_format="PNG")
     if snap.get("preview") is not None:
-        img_cols[1].image(display_uint8(snap["preview"]), caption=f"Reconstruction, iteration {snap['iteration']}")
+        live_image(img_cols[1], snap["preview"], key="preview",
+                   caption=f"Reconstruction, iteration {snap['iteration']}")
+
+
+def draw_curves(rid: str) -> None:
+    """The curves, redrawn once a second while the run is going (a chart costs the browser most)."""
+    run, snap = live_run(rid), snapshot(rid)
+    if snap["state"] == "queued":
+        return
+    _, _, status = _live_state(run, snap)
+    rows = thin(snap["history"], LIVE_POINTS)
+    t_star = status.t_star
     c = st.columns(3)
-    c[0].plotly_chart(curve_figure(rows, ["loss"], "Loss", log_y=True),
-                      key="loss-chart")
+    live_chart(c[0], rows, ["loss"], "Loss", key="loss-chart", log_y=True)
     if any(r.get("psnr") is not None for r in rows):
-        c[1].plotly_chart(curve_figure(rows, ["psnr"], "PSNR vs reference (dB)", marker=t_star),
-                          key="psnr-chart")
+        live_chart(c[1], rows, ["psnr"], "PSNR vs reference (dB)", key="psnr-chart", marker=t_star)
     if any(r.get("es_variance") is not None for r in rows):
-        c[2].plotly_chart(curve_figure(rows, ["es_variance"], "ES variance", log_y=True, marker=t_star),
-                          key="var-chart")
+        live_chart(c[2], rows, ["es_variance"], "ES variance", key="var-chart", log_y=True, marker=t_star)
     elif status.phase == "warmup":
         c[2].info(status.text)
 
@@ -272,6 +306,7 @@ if rid is None:
         st.caption("Set up the input and the solver in the sidebar, then press **Run**.")
 else:
     active = is_active(snapshot(rid)["state"])
-    st.fragment(run_every=0.5 if active else None)(draw_live)(rid, active)
+    st.fragment(run_every=LIVE_EVERY_S if active else None)(draw_live)(rid, active)
+    st.fragment(run_every=CURVES_EVERY_S if active else None)(draw_curves)(rid)
     if not active:
         show_results(rid)
