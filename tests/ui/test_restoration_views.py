@@ -245,3 +245,10 @@ def test_no_detector_no_detector_warning(stop):
 
     w = stop_warning(stop, stopped_iteration=5, es_iteration=None, max_iters=9, stopping="none")
     assert (w is None) == (stop == "budget")
+
+
+def test_before_after_on_an_image_narrower_than_its_strips():
+    from ui.views.restoration import before_after_figure
+
+    fig = before_after_figure(np.zeros((6, 5, 3), np.float32), np.ones((6, 5, 3), np.float32), strips=20)
+    assert len(fig.data) == 1 + 5 and len(fig.layout.sliders[0].steps) == 6

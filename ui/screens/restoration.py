@@ -18,7 +18,18 @@ from engine.runs import Run
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import thin
 from ui.views.images import display_uint8
-from ui.views.restoration import EsStatus, forced_stop_captions, live_status, result_caption, stop_of, verdict
+from ui.views.restoration import (
+    EsStatus,
+    before_after_figure,
+    forced_stop_captions,
+    kernel_figure,
+    live_status,
+    result_caption,
+    result_table,
+    scrub_choices,
+    stop_of,
+    verdict,
+)
 from ui.widgets import (
     CURVES_EVERY_S,
     LIVE_EVERY_S,
@@ -270,15 +281,23 @@ def show_results(rid: str) -> None:
     scrub, info = cols[len(shown)], cols[len(shown) + 1]
     snaps = run.snapshots()
     if snaps:
-        its = [i for i, _ in snaps]
-        pick = scrub.select_slider("Scrub snapshots", its, value=its[-1], key=f"scrub-{rid}")
-        scrub.image(str(dict(snaps)[pick]), caption=f"Snapshot at iteration {pick}", width=256)
+        # the scrubber reaches t* itself (its image is the result), not only the saved snapshots
+        t_star = None if forced else summary.get("es_iteration")
+        its, start = scrub_choices([i for i, _ in snaps], t_star)
+        pick = scrub.select_slider("Scrub snapshots", its, value=start, key=f"scrub-{rid}")
+        if pick in dict(snaps):
+            scrub.image(str(dict(snaps)[pick]), caption=f"Snapshot at iteration {pick}", width=256)
+        else:
+            scrub.image(display_uint8(res), caption=f"Output at t* = {pick}", width=256)
     with info:
-        facts = {k: summary.get(k) for k in ("stop", "es_fired", "es_iteration", "stopped_iteration", "es_psnr",
-                                             "last_psnr", "es_psnr_vs_input", "last_psnr_vs_input", "peak_psnr",
-                                             "peak_iteration", "input_psnr", "wall_seconds", "device",
-                                             "preset") if summary.get(k) is not None}
-        st.json(facts)
+        st.dataframe(result_table(summary), hide_index=True, key=f"facts-{rid}")
+    observed = run.load_array("observed") if run.has_array("observed") else None
+    fig_cols = st.columns([3, 1])
+    if observed is not None:
+        fig_cols[0].plotly_chart(before_after_figure(observed, res, title="Before / after: drag the slider"),
+                                 key=f"ba-{rid}")
+    if run.has_array("kernel"):
+        fig_cols[1].plotly_chart(kernel_figure(run.load_array("kernel")), key=f"kernel-{rid}")
     d = st.columns(5)
     stem = run.spec.get("params", {}).get("label", "result")
     d[0].download_button("PNG", encode_png(res), f"{stem}-restored.png", "image/png", key="dl-png")

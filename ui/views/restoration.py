@@ -245,6 +245,7 @@ def before_after_figure(before: np.ndarray, after: np.ndarray, *, strips: int = 
     step = max(1, int(np.ceil(max(a8.shape[:2]) / max(1, max_side))))
     a8, b8 = np.ascontiguousarray(a8[::step, ::step]), np.ascontiguousarray(b8[::step, ::step])
     h, w = a8.shape[:2]
+    strips = min(strips, w)  # a strip is at least one pixel wide (tiny images)
     edges = np.linspace(0, w, strips + 1).round().astype(int)
     fig = go.Figure(go.Image(source=_png_uri(a8), x0=0, dx=1, y0=0, dy=1, name=labels[1], hoverinfo="skip"))
     for lo, hi in zip(edges[:-1], edges[1:]):
