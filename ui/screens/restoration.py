@@ -288,7 +288,7 @@ def show_results(rid: str) -> None:
         if pick in dict(snaps):
             scrub.image(str(dict(snaps)[pick]), caption=f"Snapshot at iteration {pick}", width=256)
         else:
-            scrub.image(display_uint8(res), caption=f"Output at t* = {pick}", width=256)
+            scrub.image(display_uint8(res), caption=f"t* = {pick}: the result", width=256)
     with info:
         st.dataframe(result_table(summary), hide_index=True, key=f"facts-{rid}")
     observed = run.load_array("observed") if run.has_array("observed") else None
