@@ -40,8 +40,8 @@ def table_rows(doc: dict) -> list[dict]:
             continue
         paper = doc.get("paper", {}).get(s, {})
         rows.append({"symmetries in the data": s,
-                     "without restriction": plain["test_error_mean"],
-                     "with restriction": restr["test_error_mean"],
+                     "without restriction": round(plain["test_error_mean"], 3),
+                     "with restriction": round(restr["test_error_mean"], 3),
                      "ratio": round(plain["test_error_mean"] / max(restr["test_error_mean"], 1e-9), 2),
                      "paper: without": paper.get("plain"), "paper: with": paper.get("restricted")})
     return rows
@@ -82,7 +82,7 @@ st.caption(f"Relative L2 error min over the setting's symmetries g of ‖f(|F x|
 
 st.subheader("What goes wrong without the restriction")
 c = st.columns([1, 1, 2])
-setting = c[0].selectbox("Symmetries in the data", SETTINGS, index=SETTINGS.index("flip"), key="sym_setting")
+setting = c[0].selectbox("Symmetries in the data", SETTINGS, index=SETTINGS.index("shift"), key="sym_setting")
 x_test, truth = test_split(setting, 64, int(cfg["seed"]))
 i = int(c[1].number_input("Test object", 0, len(truth) - 1, 0, key="sym_index"))
 plain = predict(nets[key(setting, False)], x_test[i:i + 1])[0]
