@@ -91,8 +91,12 @@ def run_header(run: Run, snap: dict) -> None:
         (st.error if state == "failed" else st.info)(snap["message"])
     if is_active(state):
         stop_button(cols[1], run.id, state)
-    elif state in ("interrupted", "cancelled", "failed") and run.file("checkpoint.pt").exists():
-        if cols[1].button("Resume", key=f"resume-{run.id}", icon=":material/play_arrow:"):
+    elif state in ("interrupted", "cancelled", "failed"):
+        # without a checkpoint (stopped before the first one) the run starts again from 0 with an empty log
+        has_ckpt = run.file("checkpoint.pt").exists()
+        if cols[1].button("Resume" if has_ckpt else "Restart", key=f"resume-{run.id}", icon=":material/play_arrow:",
+                          help="go on from the last checkpoint" if has_ckpt else
+                          "no checkpoint was saved: start again from iteration 0"):
             try:
                 manager().resume(run.id)
             except InputError as e:  # still in the queue (cancelled there), or run by another server

@@ -114,6 +114,23 @@ def check_declared(shape: tuple[int, ...], itemsize: int, *, max_bytes: int, nam
     return n
 
 
+def _not_npy(f, start: int) -> str:
+    """What a file that fails the NPY header check is, in words (a text file renamed .npy is common)."""
+    f.seek(start)
+    head = f.read(512)
+    if not head:
+        return "the file is empty; expected a NumPy .npy array"
+    if head.startswith(b"\x93NUMPY"):
+        return "its NPY header is damaged; save the array again with numpy.save"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "this is a text file (e.g. CSV), not a NumPy .npy array; save the array with numpy.save"
+    return "not a NumPy .npy array (it does not start with the NPY magic bytes); save the array with numpy.save"
+
+
 def npy_header(f, *, name: str = "array") -> tuple[tuple[int, ...], object, bool]:
     """Shape, dtype and Fortran order from an open ``.npy`` stream, without reading the data.
 
@@ -122,6 +139,7 @@ def npy_header(f, *, name: str = "array") -> tuple[tuple[int, ...], object, bool
     import numpy as np
 
     fmt = np.lib.format
+    start = f.tell() if f.seekable() else None
     try:
         version = fmt.read_magic(f)
         if version == (1, 0):
@@ -129,7 +147,8 @@ def npy_header(f, *, name: str = "array") -> tuple[tuple[int, ...], object, bool
         else:
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
     except Exception as e:  # noqa: BLE001 - numpy raises ValueError and others on a bad header
-        raise InputError(f"{name}: not a readable NPY file ({_one_line(e)})") from None
+        raise InputError(f"{name}: {_not_npy(f, start)}" if start is not None else
+                         f"{name}: not a readable NPY file ({_one_line(e)})") from None
     if dtype.hasobject:
         raise InputError(f"{name}: holds pickled Python objects, which are never loaded; "
                          "save a plain numeric array")

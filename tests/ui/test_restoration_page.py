@@ -206,3 +206,20 @@ def test_live_chart_is_thinned_and_updated_in_place():
     at.session_state["scale"] = 10.0
     at.run()
     assert json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"][0] == 10.0
+
+
+def test_a_run_stopped_before_its_first_checkpoint_can_be_restarted_without_duplicate_rows():
+    from ui.jobs import manager
+
+    rid = _finished_run({"max_iters": 30, "window": 3, "patience": 1000, "checkpoint_every": 10_000}, cancel_at=5)
+    run = manager().store.get(rid)
+    run.file("checkpoint.pt").unlink(missing_ok=True)  # killed before any checkpoint was written
+    run.set_status(state="interrupted", message="the server stopped during this run; resume it")
+    at = _open(rid)
+    assert not at.exception
+    (restart,) = [b for b in at.button if b.label == "Restart"]
+    restart.click().run()
+    assert not at.exception
+    assert manager().wait(rid, 120) == "done"
+    its = [r["iteration"] for r in run.metrics()]
+    assert its == sorted(set(its)) and its[-1] == 30, its
