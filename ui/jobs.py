@@ -125,7 +125,8 @@ def queue_spot(run_id: str) -> QueueSpot | None:
         if run.id == run_id or not mgr.is_active(run.id):
             continue
         status = run.status()
-        if str(status.get("device", "")) != device:
+        # a light job (GPR, X-ray) has its own lane: only the runs of the same lane are ahead of it
+        if str(status.get("device", "")) != device or status.get("lane", "heavy") != me.get("lane", "heavy"):
             continue
         snap = mgr.snapshot(run.id)
         budget = _budget(run.spec.get("params", {}), snap.get("extra", {}))

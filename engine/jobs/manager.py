@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.core.errors import InputError
 from engine.jobs.context import Cancelled, JobContext, LiveState
-from engine.jobs.registry import get_workflow
+from engine.jobs.registry import LIGHT_KINDS, get_workflow
 from engine.runs.store import TERMINAL, Run, RunLock, RunStore
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,11 @@ def _execute(ctx: JobContext) -> dict:
     return summary
 
 
+def lane_key(device: str, light: bool) -> str:
+    """The queue of ``device`` for light jobs (``"cpu/light"``) or for the others (``"cpu"``)."""
+    return f"{device}/light" if light else device
+
+
 def _lock_or_refuse(run: Run, *, own: bool = False, wait: float = 0.5) -> RunLock:
     """The run's lock; :class:`InputError` when another process (``own``: this one) keeps it past ``wait``."""
     # another server's start-up check holds a run's lock for a moment, and a worker of this one releases
@@ -206,14 +211,16 @@ class JobManager:
             n = torch.cuda.device_count() if torch.cuda.is_available() else 0
             devices = [f"cuda:{i}" for i in range(n)] or ["cpu"]
         self.devices = devices
-        self._queues: dict[str, queue.Queue] = {d: queue.Queue() for d in devices}
+        # one queue per lane: each device has a heavy lane and a light one (LIGHT_KINDS), each with its worker
+        self._lanes = {lane_key(d, light): d for d in devices for light in (False, True)}
+        self._queues: dict[str, queue.Queue] = {k: queue.Queue() for k in self._lanes}
         self._live: dict[str, LiveState] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._locks: dict[str, RunLock] = {}  # held from queueing until the worker is done with the run
         self._lock = threading.Lock()
         self._mark_interrupted()
-        for d in devices:
-            threading.Thread(target=self._worker, args=(d,), daemon=True, name=f"worker-{d}").start()
+        for key in self._lanes:
+            threading.Thread(target=self._worker, args=(key,), daemon=True, name=f"worker-{key}").start()
 
     # --- public API ----------------------------------------------------------
     def submit(self, spec: dict, arrays: dict[str, np.ndarray] | None = None,
@@ -317,22 +324,24 @@ class JobManager:
         device = params.get("device") or self.devices[0]
         if device == "cuda":
             device = next((d for d in self.devices if d.startswith("cuda")), "cpu")
-        if device not in self._queues:
+        if device not in self.devices:
             device = self.devices[0]
+        light = run.kind in LIGHT_KINDS
         live = LiveState()
         if resume:
             # keep the curve drawn so far; the workflow continues it
             for row in run.metrics()[-5000:]:
                 live.history.append(row)
-        run.set_status(state="queued", message="", device=device)
+        run.set_status(state="queued", message="", device=device, lane="light" if light else "heavy")
         with self._lock:
             self._live[run.id] = live
             self._cancel[run.id] = threading.Event()
             self._locks[run.id] = lock
-        self._queues[device].put((run.id, resume))
+        self._queues[lane_key(device, light)].put((run.id, resume))
 
-    def _worker(self, device: str) -> None:
-        q = self._queues[device]
+    def _worker(self, key: str) -> None:
+        q = self._queues[key]
+        device = self._lanes[key]
         while True:
             run_id, resume = q.get()
             try:

@@ -20,6 +20,11 @@ WORKFLOWS: dict[str, str] = {
 }
 
 
+#: kinds of seconds-long jobs: they have their own lane per device, so they never wait behind a long
+#: DIP or CDI run (two heavy jobs still take turns on one device)
+LIGHT_KINDS = frozenset({"gpr", "xray"})
+
+
 def get_workflow(kind: str) -> Callable[[Any], dict]:
     """The ``run`` function of a workflow kind; :class:`InputError` (a ``ValueError``) for an unknown kind."""
     if kind not in WORKFLOWS:

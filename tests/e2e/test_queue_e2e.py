@@ -75,3 +75,34 @@ def test_second_run_shows_its_place_in_the_queue(page, app_url):
     finally:
         page.bring_to_front()  # a background tab's timers are throttled
         _stop_until_ended(page)
+
+
+def test_a_light_job_finishes_while_a_heavy_one_runs(page, app_url):
+    # a long restoration in the first tab (the heavy lane) ...
+    page.goto(app_url)
+    page.get_by_text("Restoration with the Deep Image Prior").wait_for()
+    select(page, "Size", "64")
+    select(page, "Preset", "fast-preview")
+    page.get_by_text("Advanced").click()
+    select(page, "Early stopping", "none")
+    fill_number(page, "Iteration budget", 20000)
+    page.wait_for_timeout(500)
+    _sidebar_run(page).click()
+    try:
+        page.wait_for_url(re.compile(r"[?&]run="), timeout=30_000)
+        page.get_by_text("running", exact=True).first.wait_for(timeout=60_000)
+        # ... and a generalized-PR reconstruction (a light job) in the second: it runs and ends meanwhile
+        second = page.context.new_page()
+        try:
+            second.goto(f"{app_url}/generalized-pr")
+            second.get_by_text("Pick a signal, a measurement model").first.wait_for(timeout=60_000)
+            second.locator('[data-testid="stMain"]').get_by_role("button", name="Run", exact=True).first.click()
+            second.get_by_text("done", exact=True).first.wait_for(timeout=90_000)
+            assert second.get_by_text(re.compile(r"queued · \d")).count() == 0
+        finally:
+            second.close()
+        page.bring_to_front()
+        page.get_by_text("running", exact=True).first.wait_for(timeout=10_000)  # the heavy run goes on
+    finally:
+        page.bring_to_front()
+        _stop_until_ended(page)

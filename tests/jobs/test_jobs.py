@@ -57,6 +57,23 @@ def test_cancel_stops_within_a_step(tmp_path):
     assert mgr.snapshot(rid)["iteration"] < 20
 
 
+def test_a_light_job_does_not_wait_behind_a_heavy_one(tmp_path, monkeypatch):
+    import engine.jobs.manager as manager_module
+
+    monkeypatch.setitem(WORKFLOWS, "fake_light", "tests.jobs._fake_workflows")
+    monkeypatch.setattr(manager_module, "LIGHT_KINDS", frozenset({"fake_light"}))
+    mgr = JobManager(RunStore(tmp_path), devices=["cpu"])
+    heavy = mgr.submit(_spec(steps=60, delay=0.05))
+    heavy2 = mgr.submit(_spec(steps=3))
+    light = mgr.submit({"kind": "fake_light", "params": {"steps": 3}})
+    assert mgr.wait(light, 10) == "done"
+    assert mgr.snapshot(heavy)["state"] == "running"  # the light one ran beside it, not after it
+    assert mgr.snapshot(heavy2)["state"] == "queued"  # two heavy jobs still take turns
+    assert mgr.store.get(light).status()["lane"] == "light"
+    mgr.cancel(heavy)
+    assert mgr.wait(heavy2, 20) == "done"
+
+
 def test_cancel_while_queued(tmp_path):
     mgr = JobManager(RunStore(tmp_path), devices=["cpu"])
     a = mgr.submit(_spec(steps=10, delay=0.02))
