@@ -223,3 +223,13 @@ def test_a_run_stopped_before_its_first_checkpoint_can_be_restarted_without_dupl
     assert manager().wait(rid, 120) == "done"
     its = [r["iteration"] for r in run.metrics()]
     assert its == sorted(set(its)) and its[-1] == 30, its
+
+
+def test_a_run_folder_without_its_input_image_is_said_so():
+    from ui.jobs import manager
+
+    rid = _finished_run({"max_iters": 8, "window": 3, "patience": 1000})
+    (manager().store.get(rid).path / "arrays" / "observed.npy").unlink()
+    at = _open(rid)
+    assert not at.exception
+    assert any("no input image" in w.value for w in at.warning)

@@ -177,9 +177,10 @@ def show_inputs(arrays: dict) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _observed_png(rid: str) -> bytes:
+def _observed_png(rid: str) -> bytes | None:
     # a run's input never changes: read and encode it once, not on every redraw
-    return png_image(manager().store.get(rid).load_array("observed"))
+    run = manager().store.get(rid)
+    return png_image(run.load_array("observed")) if run.has_array("observed") else None
 
 
 def _live_state(run: Run, snap: dict) -> tuple[dict, dict, EsStatus]:
@@ -225,7 +226,11 @@ def draw_live(rid: str, was_active: bool) -> None:
     if status.phase == "detected" or (active and status.phase == "candidate"):
         st.caption(status.text)
     img_cols = st.columns(2)
-    img_cols[0].image(_observed_png(rid), caption="Observed", output_format="PNG")
+    observed = _observed_png(rid)
+    if observed is None:  # a run folder copied without its arrays, or damaged by hand
+        img_cols[0].warning("This run folder has no input image (arrays/observed.npy is missing).")
+    else:
+        img_cols[0].image(observed, caption="Observed", output_format="PNG")
     if snap.get("preview") is not None:
         live_image(img_cols[1], snap["preview"], key="preview",
                    caption=f"Reconstruction, iteration {snap['iteration']}")
