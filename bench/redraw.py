@@ -27,18 +27,17 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.helpers import fill_number, select  # noqa: E402
+from tests.e2e.server import free_port, running_app, streamlit_command  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "redraw_cpu.json"
 TERMINAL = ("done", "failed", "cancelled", "interrupted")
@@ -52,28 +51,6 @@ SAMPLER_JS = r"""() => {
         window.__iters.push([Date.now() / 1000, m ? Number(m[1]) : null]);
     }, 50);
 }"""
-
-
-def start_app(runs: Path) -> tuple[subprocess.Popen, str]:
-    """The app on a free loopback port with its runs under ``runs`` (as tests/e2e/conftest.py does)."""
-    port = _free_port()
-    env = dict(os.environ, INVERSE_STUDIO_RUNS=str(runs), PYTHONUNBUFFERED="1")
-    log = open(runs / "server.log", "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"the app did not start; see {runs / 'server.log'}")
 
 
 def _load() -> list[float]:
@@ -249,27 +226,23 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     runs = Path(tempfile.mkdtemp(prefix="redraw-runs-"))
-    proc, url = start_app(runs)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, INVERSE_STUDIO_RUNS=str(runs))
     records: list[dict] = []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            # a first run warms the server (imports, the model code) so the timed ones start alike
-            one_run(browser, url, runs, args.pages[0], 20, watch=False, server_pid=proc.pid)
-            for name in args.pages:
-                for rep in range(args.repeats):
-                    order = (False, True) if rep % 2 == 0 else (True, False)
-                    for watch in order:
-                        rec = one_run(browser, url, runs, name, args.iters, watch, server_pid=proc.pid)
-                        records.append(rec)
-                        print(json.dumps(rec), flush=True)
-            browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_app(streamlit_command(port), port=port, log_path=runs / "server.log", env=env,
+                     timeout=90) as proc, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        # a first run warms the server (imports, the model code) so the timed ones start alike
+        one_run(browser, url, runs, args.pages[0], 20, watch=False, server_pid=proc.pid)
+        for name in args.pages:
+            for rep in range(args.repeats):
+                order = (False, True) if rep % 2 == 0 else (True, False)
+                for watch in order:
+                    rec = one_run(browser, url, runs, name, args.iters, watch, server_pid=proc.pid)
+                    records.append(rec)
+                    print(json.dumps(rec), flush=True)
+        browser.close()
     result = {"what": "live-panel redraws per second and solver slowdown with a watching browser",
               "iters": args.iters, "size": 64, "repeats": args.repeats, "cpus": os.cpu_count(),
               "machine": platform.platform(), "threads": os.environ.get("INVERSE_STUDIO_THREADS", "1"),

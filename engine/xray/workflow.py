@@ -86,8 +86,15 @@ def thumbnail(img: np.ndarray, *, side: int = PREVIEW_SIDE) -> np.ndarray:
 def model_facts(clf: Classifier) -> dict:
     """Name, version and the operating point of a classifier, from its config (for reports and the page)."""
     cfg = clf.config
+    cv = isinstance(cfg.get("cross_validation"), dict) and "validation" not in cfg
     val = cfg.get("validation", cfg.get("cross_validation", {}))
     val = val if isinstance(val, dict) else {}
+    # where the figures come from, in words: never an independent test set for the shipped models
+    if cv:
+        evaluation = (f"out-of-fold over {val.get('images')} training films ({val.get('folds', '?')}-fold "
+                      "patient-grouped cross-validation: each film scored by a member that never saw its patient)")
+    else:
+        evaluation = f"on {val.get('images')} held-out validation films split off from the training folder"
     metrics = val.get("metrics", {}) if isinstance(val.get("metrics"), dict) else {}
     ci = val.get("ci95", {}) if isinstance(val.get("ci95"), dict) else {}
     return {
@@ -100,6 +107,7 @@ def model_facts(clf: Classifier) -> dict:
         "threshold": clf.threshold,
         "threshold_rule": cfg.get("threshold_rule"),
         "validation_images": val.get("images"),
+        "evaluation": evaluation,
         "sensitivity": metrics.get("sensitivity"),
         "specificity": metrics.get("specificity"),
         "auc": metrics.get("auc"),

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import http.client
 import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engine.cli import main
+from tests.e2e.server import cli_app_command, free_port, running_app
 from ui.serve import HostGuard
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = "rebind.evil"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, host: str, path: str = "/") -> tuple[int, bytes]:
@@ -59,33 +52,12 @@ def _ws_handshake(port: int, host: str, origin: str) -> int:
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = _free_port()
+    # the user's launcher, `inverse-studio app`, with its Host check
+    port = free_port()
     runs = tmp_path_factory.mktemp("security-runs")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    log = open(runs.parent / "security-server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())",
-         "app", "--port", str(port), "--runs-dir", str(runs)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 45
-        while time.time() < deadline:
-            assert proc.poll() is None, f"the app exited; see {log.name}"
-            try:
-                if _get(port, f"127.0.0.1:{port}", "/_stcore/health")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError(f"the app did not start; see {log.name}")
+    with running_app(cli_app_command(port, runs), port=port, log_path=runs.parent / "security-server.log",
+                     timeout=45):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_the_page_is_served_to_loopback_names(port):
@@ -155,7 +127,9 @@ def _asgi(guard: HostGuard, scope: dict) -> list[dict]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(guard(scope, receive, send))
+    # in a thread of its own: a browser test earlier in the same process may leave an event loop running here
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, guard(scope, receive, send)).result(timeout=10)
     return sent
 
 

@@ -32,8 +32,8 @@ def _stop_until_ended(page) -> None:  # noqa: ANN001
     ended.wait_for(timeout=10_000)
 
 
-def test_second_run_shows_its_place_in_the_queue(page, app_url):
-    # the first tab: a restoration at 64 px without early stopping, long enough to be stopped by hand
+def _start_long_restoration(page, app_url: str) -> None:  # noqa: ANN001
+    """A 64 px restoration without early stopping and a 20,000-iteration budget, seen running."""
     page.goto(app_url)
     page.get_by_text("Restoration with the Deep Image Prior").wait_for()
     select(page, "Size", "64")
@@ -43,10 +43,15 @@ def test_second_run_shows_its_place_in_the_queue(page, app_url):
     fill_number(page, "Iteration budget", 20000)
     page.wait_for_timeout(500)
     _sidebar_run(page).click()
+    page.wait_for_url(re.compile(r"[?&]run="), timeout=30_000)
+    page.get_by_text("running", exact=True).first.wait_for(timeout=60_000)
+
+
+def test_second_run_shows_its_place_in_the_queue(page, app_url):
+    # the first tab: a restoration at 64 px without early stopping, long enough to be stopped by hand
+    _start_long_restoration(page, app_url)
     try:
-        page.wait_for_url(re.compile(r"[?&]run="), timeout=30_000)
         first = re.search(r"[?&]run=([^&]+)", page.url).group(1)
-        page.get_by_text("running", exact=True).first.wait_for(timeout=60_000)
         assert _sidebar_run(page).is_disabled()  # no second run from the same page
 
         # the second tab: an MRI run, queued behind the first on the same worker
@@ -79,18 +84,8 @@ def test_second_run_shows_its_place_in_the_queue(page, app_url):
 
 def test_a_light_job_finishes_while_a_heavy_one_runs(page, app_url):
     # a long restoration in the first tab (the heavy lane) ...
-    page.goto(app_url)
-    page.get_by_text("Restoration with the Deep Image Prior").wait_for()
-    select(page, "Size", "64")
-    select(page, "Preset", "fast-preview")
-    page.get_by_text("Advanced").click()
-    select(page, "Early stopping", "none")
-    fill_number(page, "Iteration budget", 20000)
-    page.wait_for_timeout(500)
-    _sidebar_run(page).click()
+    _start_long_restoration(page, app_url)
     try:
-        page.wait_for_url(re.compile(r"[?&]run="), timeout=30_000)
-        page.get_by_text("running", exact=True).first.wait_for(timeout=60_000)
         # ... and a generalized-PR reconstruction (a light job) in the second: it runs and ends meanwhile
         second = page.context.new_page()
         try:

@@ -134,6 +134,8 @@ def test_in_domain_film_has_a_label_and_the_model_facts():
     facts = cfg.get("validation", cfg.get("cross_validation"))["metrics"]
     assert any(f"threshold {cfg['threshold']:.3f}" in c.value and f"sensitivity {facts['sensitivity']:.3f}" in c.value
                for c in at.caption), [c.value for c in at.caption]
+    # the figures say where they come from: cross-validation on the training folder, no independent test
+    assert any("out-of-fold" in c.value and "no independent test set" in c.value for c in at.caption)
     assert not any("cannot be checked" in c.value for c in at.caption)
     assert _labels_shown(at)  # the helper the not-assessed tests rely on does see a label
 

@@ -242,6 +242,13 @@ def setup() -> dict | None:
         opts["autocorr_threshold"] = thr
     params = {"recipe": recipe, "starts": int(starts), "seed": int(seed), "options": opts,
               "average": int(average), "publish_every": 10, "label": pat["label"], "mask_zeros": mode}
+    return _job(pat, params, intensity=intensity, base=base, mask=mask, info=info, support=support, smode=smode,
+                runnable=runnable)
+
+
+def _job(pat: dict, params: dict, *, intensity: np.ndarray, base: np.ndarray, mask: np.ndarray, info: dict,
+         support: np.ndarray, smode: str, runnable: bool) -> dict:
+    """The prepared job of either solver: its input arrays, its params and what the page draws before a run."""
     arrays = {"intensity": intensity, "mask": base.astype(np.uint8)}
     if runnable and smode != "autocorrelation":
         arrays["support"] = support.astype(np.uint8)
@@ -279,14 +286,8 @@ def _dip_setup(sb, pat: dict, intensity: np.ndarray, base: np.ndarray, mask: np.
            "patience": int(patience), "shrink_every": int(shrink)}
     params = {"solver": "dip", "dip": dip, "seed": int(seed), "publish_every": 10, "label": pat["label"],
               "mask_zeros": mode, "options": {} if thr is None else {"autocorr_threshold": thr}}
-    arrays = {"intensity": intensity, "mask": base.astype(np.uint8)}
-    if runnable and smode != "autocorrelation":
-        arrays["support"] = support.astype(np.uint8)
-    if pat["truth"] is not None:
-        arrays["truth"] = np.asarray(pat["truth"], np.complex64)
-    return {"arrays": arrays, "params": params, "truth": pat["truth"], "label": pat["label"],
-            "mask": mask, "mask_info": info, "base": base, "support": support, "support_mode": smode,
-            "notes": pat["notes"], "runnable": runnable}
+    return _job(pat, params, intensity=intensity, base=base, mask=mask, info=info, support=support, smode=smode,
+                runnable=runnable)
 
 
 # --------------------------------------------------------------------------------------------

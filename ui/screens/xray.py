@@ -223,10 +223,11 @@ def score_panel(clf: Classifier, label: str, p: float, domain: DomainCheck) -> N
     ci = facts.get("sensitivity_ci95"), facts.get("specificity_ci95")
     perf = ""
     if sens is not None and spec is not None:
-        perf = (f" At this threshold, on {facts.get('validation_images')} held-out validation films: "
+        perf = (f" At this threshold, {facts['evaluation']}: "
                 f"sensitivity {sens:.3f}" + (f" (95% CI {ci[0][0]:.3f}-{ci[0][1]:.3f})" if ci[0] else "")
                 + f", specificity {spec:.3f}" + (f" (95% CI {ci[1][0]:.3f}-{ci[1][1]:.3f})" if ci[1] else "")
-                + ". The threshold was chosen on the same split, so these are slightly optimistic.")
+                + ". The threshold was chosen on these same predictions and no independent test set was used, "
+                "so these figures are optimistic: expect lower ones on other patients and hospitals.")
     st.caption(f"**What the score means.** A calibrated probability of pneumonia (temperature scaling, "
                f"T = {facts['temperature']:.3f}) for films like the training ones: pediatric frontal "
                f"chest X-rays from one hospital. The label is PNEUMONIA when P >= the operating threshold "
