@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from engine.batch.runner import run_batch, run_item
+from engine.core.machine import machine_info
 from engine.jobs.manager import torch_threads
 
 
@@ -44,16 +45,6 @@ def _uptime() -> str:
         return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_inputs(folder: Path, *, n: int, seed: int = 0) -> list[str]:
@@ -120,7 +111,6 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=60, help="DIP iterations per task (fixed, no early stop)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    import torch
 
     options = {"task": "denoise", "simulate": False, "max_iters": a.iters, "stopping": "none", "seed": 0}
     load: dict[str, str] = {"before": _uptime()}
@@ -153,8 +143,7 @@ def main() -> None:
                    "noise_sigma": 0.1},
         "options": options,
         "results": res,
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads_per_task": torch_threads(),
+        "machine": {**machine_info(), "torch_threads_per_task": torch_threads(),
                     "torch_threads_env": os.environ.get("INVERSE_STUDIO_THREADS"),
                     "python": platform.python_version(), "shared": True},
         "uptime": load,
