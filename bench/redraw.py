@@ -15,8 +15,12 @@ the CPU seconds of the server (solver included) and of the browser, and ``os.get
 and after; per page: slowdown = wall_with / wall_without - 1 (medians of the repeats). The machine
 may be shared: the load averages say how busy it was.
 
-Usage: ``python bench/redraw.py [--pages restoration mri] [--repeats 3] [--iters 400]``
-(writes bench/results/redraw_cpu.json).
+Both ways the app can run its jobs are measured, one server each, in the same run: in a child
+process per lane (``INVERSE_STUDIO_ISOLATION=process``, the default) and in the server's own threads
+(``thread``, where the solver shares the GIL with the redraws).
+
+Usage: ``python bench/redraw.py [--pages restoration mri] [--repeats 3] [--iters 400]
+[--isolation process thread]`` (writes bench/results/redraw_cpu.json).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -35,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from engine.core.machine import machine_info  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.helpers import fill_number, select  # noqa: E402
 from tests.e2e.server import free_port, running_app, streamlit_command  # noqa: E402
@@ -67,8 +71,8 @@ def _cpu_s(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _browser_cpu_s() -> float:
-    """CPU seconds used so far by the Chromium processes this script started (the watcher's cost)."""
+def _parents() -> dict[int, int]:
+    """Process id -> parent id, for every process now running."""
     parents: dict[int, int] = {}
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
@@ -77,15 +81,36 @@ def _browser_cpu_s() -> float:
                 parents[int(p.name)] = int(text[text.rindex(")") + 2:].split()[1])
             except OSError:
                 continue
-    me, total = os.getpid(), 0.0
+    return parents
+
+
+def _under(pid: int, root: int, parents: dict[int, int]) -> bool:
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        if pid == root:
+            return True
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+    return False
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by ``root`` and its live descendants (the server and its job processes)."""
+    parents = _parents()
+    return sum(_cpu_s(pid) for pid in parents if _under(pid, root, parents))
+
+
+def _browser_cpu_s() -> float:
+    """CPU seconds used so far by the Chromium processes this script started (the watcher's cost)."""
+    parents = _parents()
+    total = 0.0
     for pid in parents:
-        q, seen = pid, set()
-        while q > 1 and q not in seen and q != me:
-            seen.add(q)
-            q = parents.get(q, 0)
-        if q == me and b"chromium" in (Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists()
-                                        else b""):
-            total += _cpu_s(pid)
+        if pid != os.getpid() and _under(pid, os.getpid(), parents):
+            try:
+                if b"chromium" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    total += _cpu_s(pid)
+            except OSError:
+                continue
     return total
 
 
@@ -169,7 +194,7 @@ def one_run(browser: Any, url: str, runs: Path, page_name: str, iters: int, watc
     try:
         run_button = SETUP[page_name](page, url, iters)
         load_before = _load()
-        cpu0 = (_cpu_s(server_pid), _browser_cpu_s())
+        cpu0 = (_tree_cpu_s(server_pid), _browser_cpu_s())
         if watch:
             page.evaluate(SAMPLER_JS)
         run_button.click()
@@ -178,7 +203,7 @@ def one_run(browser: Any, url: str, runs: Path, page_name: str, iters: int, watc
         if not watch:
             page.goto("about:blank")  # the session, and its live panel, end here
         st = _wait_end(runs, rid, timeout=900)
-        cpu1 = (_cpu_s(server_pid), _browser_cpu_s())
+        cpu1 = (_tree_cpu_s(server_pid), _browser_cpu_s())
         samples = page.evaluate("() => window.__iters") if watch else []
     finally:
         ctx.close()
@@ -187,7 +212,7 @@ def one_run(browser: Any, url: str, runs: Path, page_name: str, iters: int, watc
     rec = {"page": page_name, "watcher": watch, "run": rid, "state": st.get("state"),
            "iterations": st.get("iteration"), "wall_s": round(finished - started, 2),
            "loop_wall_s": summary.get("wall_seconds"), "load_before": load_before, "load_after": _load(),
-           # the server's CPU includes the solver's; the browser's is the watching tab's (0 once it is gone)
+           # the server's CPU includes its job processes' (the solver's); the browser's is the watching tab's
            "server_cpu_s": round(cpu1[0] - cpu0[0], 2), "browser_cpu_s": round(cpu1[1] - cpu0[1], 2)}
     if watch:
         rec["redraws"] = redraw_rate(samples, started, finished)
@@ -195,10 +220,11 @@ def one_run(browser: Any, url: str, runs: Path, page_name: str, iters: int, watc
 
 
 def summarise(records: list[dict]) -> list[dict]:
-    """Per page: median walls with and without a watcher, the slowdown and the redraw rate."""
+    """Per isolation and page: median walls with and without a watcher, the slowdown and the redraw rate."""
     out = []
-    for name in dict.fromkeys(r["page"] for r in records):
-        mine = [r for r in records if r["page"] == name and r["state"] == "done"]
+    for iso, name in dict.fromkeys((r.get("isolation", "thread"), r["page"]) for r in records):
+        mine = [r for r in records
+                if r["page"] == name and r.get("isolation", "thread") == iso and r["state"] == "done"]
         w = [r["wall_s"] for r in mine if r["watcher"]]
         wo = [r["wall_s"] for r in mine if not r["watcher"]]
         rates = [r["redraws"]["per_s_mean"] for r in mine if r["watcher"]]
@@ -207,7 +233,7 @@ def summarise(records: list[dict]) -> list[dict]:
         mw, mwo = statistics.median(w), statistics.median(wo)
         browser = [r["browser_cpu_s"] / r["wall_s"] for r in mine if r["watcher"] and r["wall_s"] > 0]
         loads = [r["load_before"][0] for r in mine] + [r["load_after"][0] for r in mine]
-        out.append({"page": name, "redraws_per_s": round(statistics.median(rates), 2),
+        out.append({"isolation": iso, "page": name, "redraws_per_s": round(statistics.median(rates), 2),
                     "redraws_per_s_each": rates, "wall_without_s": mwo, "wall_with_s": mw,
                     "walls_without": wo, "walls_with": w, "slowdown": round(mw / mwo - 1, 3),
                     "browser_cores": round(statistics.median(browser), 2) if browser else None,
@@ -220,32 +246,38 @@ def main() -> None:
     ap.add_argument("--pages", nargs="+", default=["restoration", "mri"], choices=list(SETUP))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--iters", type=int, default=400, help="iteration budget of every run")
+    ap.add_argument("--isolation", nargs="+", default=["process", "thread"], choices=["process", "thread"],
+                    help="where the app runs its jobs ($INVERSE_STUDIO_ISOLATION): one server per value, in turn")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
 
-    runs = Path(tempfile.mkdtemp(prefix="redraw-runs-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, INVERSE_STUDIO_RUNS=str(runs))
     records: list[dict] = []
-    with running_app(streamlit_command(port), port=port, log_path=runs / "server.log", env=env,
-                     timeout=90) as proc, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        # a first run warms the server (imports, the model code) so the timed ones start alike
-        one_run(browser, url, runs, args.pages[0], 20, watch=False, server_pid=proc.pid)
-        for name in args.pages:
-            for rep in range(args.repeats):
-                order = (False, True) if rep % 2 == 0 else (True, False)
-                for watch in order:
-                    rec = one_run(browser, url, runs, name, args.iters, watch, server_pid=proc.pid)
-                    records.append(rec)
-                    print(json.dumps(rec), flush=True)
-        browser.close()
+    for isolation in args.isolation:
+        runs = Path(tempfile.mkdtemp(prefix="redraw-runs-"))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, INVERSE_STUDIO_RUNS=str(runs), INVERSE_STUDIO_ISOLATION=isolation)
+        with running_app(streamlit_command(port), port=port, log_path=runs / "server.log", env=env,
+                         timeout=90) as proc, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            # a first run warms the server (imports, the job process) so the timed ones start alike
+            for name in args.pages:
+                one_run(browser, url, runs, name, 20, watch=False, server_pid=proc.pid)
+            for name in args.pages:
+                for rep in range(args.repeats):
+                    order = (False, True) if rep % 2 == 0 else (True, False)
+                    for watch in order:
+                        rec = one_run(browser, url, runs, name, args.iters, watch, server_pid=proc.pid)
+                        rec["isolation"] = isolation
+                        records.append(rec)
+                        print(json.dumps(rec), flush=True)
+            browser.close()
     result = {"what": "live-panel redraws per second and solver slowdown with a watching browser",
               "iters": args.iters, "size": 64, "repeats": args.repeats, "cpus": os.cpu_count(),
-              "machine": platform.platform(), "threads": os.environ.get("INVERSE_STUDIO_THREADS", "1"),
+              "machine": machine_info(), "threads": os.environ.get("INVERSE_STUDIO_THREADS", "1"),
+              "isolations": args.isolation,
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "summary": summarise(records), "runs": records}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ def shared_data(*parts: str) -> Path:
 
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# every test has its own runs folder, so its own job manager: their idle worker processes end soon
+os.environ.setdefault("INVERSE_STUDIO_WORKER_IDLE_S", "3")
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -15,14 +16,24 @@ PAGE_OF_KIND = {"restore": "restoration", "mri": "mri", "cdi": "phase-retrieval"
 URL_PARAM_OF_KIND = {"gpr_sweep": "sweep"}
 
 
+def isolation() -> str:
+    """Where the app's jobs run: ``$INVERSE_STUDIO_ISOLATION``, "process" (the default) or "thread".
+
+    In a child process per lane, because in this process the solver would wait for the GIL behind
+    every redraw of a watching browser (``bench/redraw.py`` measures both).
+    """
+    value = os.environ.get("INVERSE_STUDIO_ISOLATION", "process").strip().lower()
+    return value if value in ("process", "thread") else "process"
+
+
 @st.cache_resource(show_spinner=False)
-def _manager(root: str) -> JobManager:
-    return JobManager(RunStore(root))
+def _manager(root: str, isolation: str) -> JobManager:
+    return JobManager(RunStore(root), isolation=isolation)
 
 
 def manager() -> JobManager:
     """The server-wide job manager (runs under ``$INVERSE_STUDIO_RUNS`` or the per-user default)."""
-    return _manager(str(default_runs_root()))
+    return _manager(str(default_runs_root()), isolation())
 
 
 def active_run_id(kind: str | None = None) -> str | None:

@@ -80,11 +80,17 @@ def queue_note(rid: str) -> bool:
 
 
 def run_header(run: Run, snap: dict) -> None:
-    """One line: run id, state, iteration, elapsed time; the Stop (Cancel) / Resume / Close buttons; the queue."""
+    """One line: run id, state, iteration, elapsed time; the Stop (Cancel) / Resume / Edit / Close buttons; the queue.
+
+    "Edit as a new run" (where the run's page can take its settings) fills the page's widgets with the
+    run's settings and closes it; see :mod:`ui.edit`.
+    """
+    from ui.edit import edit_button  # ui.edit closes runs with forget_run, below
+
     state = snap["state"]
     started = snap.get("started")
     elapsed = f" · {time.time() - started:.0f} s" if started and is_active(state) else ""
-    cols = st.columns([6, 1, 1])
+    cols = st.columns([5, 1, 2, 1])
     where = "" if state == "queued" else f" · iteration {snap['iteration']}"
     cols[0].markdown(f"{STATE_ICON.get(state, '')} **{state}**{where}{elapsed} · run `{run.id}`")
     if snap.get("message"):
@@ -103,7 +109,8 @@ def run_header(run: Run, snap: dict) -> None:
                 st.error(str(e))
             else:
                 st.rerun()
-    if cols[2].button("Close", key=f"close-{run.id}", icon=":material/close:",
+    edit_button(cols[2], run)
+    if cols[3].button("Close", key=f"close-{run.id}", icon=":material/close:",
                       help="Back to the setup; the run stays in the Runs page"):
         forget_run(run.id)
         set_active_run(None)

@@ -1,7 +1,9 @@
-"""Queue runs, one worker thread per device, and keep a live snapshot of each for the UI.
+"""Queue runs, two lanes per device (heavy and light), and keep a live snapshot of each for the UI.
 
-Threads (not processes) keep the snapshot in memory without copies; torch releases the
-GIL inside its kernels, so the Streamlit script thread stays responsive.
+Each lane has a worker thread. With ``isolation="thread"`` (scripts, tests) it runs the jobs itself;
+with ``isolation="process"`` (the app) it hands them to the lane's child process
+(:mod:`engine.jobs.child`) and copies what they publish into memory, so the solver never waits for
+the GIL behind the UI's redraws.
 
 Every queued or running run is ``flock``ed (:meth:`Run.try_lock`) by the process that owns it, so a
 second server on the same runs folder leaves it alone, and a killed one frees it. A failed run says
@@ -23,8 +25,9 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.core.errors import InputError
+from engine.jobs.child import ChildLane
 from engine.jobs.context import Cancelled, JobContext, LiveState
-from engine.jobs.registry import LIGHT_KINDS, get_workflow
+from engine.jobs.registry import LIGHT_KINDS, WORKFLOWS, get_workflow
 from engine.runs.store import TERMINAL, Run, RunLock, RunStore
 
 log = logging.getLogger(__name__)
@@ -141,6 +144,18 @@ def lane_key(device: str, light: bool) -> str:
     return f"{device}/light" if light else device
 
 
+def worker_idle_s() -> float:
+    """Seconds a lane's child process may stay idle before it ends: ``$INVERSE_STUDIO_WORKER_IDLE_S``, default 600.
+
+    An idle child holds torch's memory (and, on a GPU, a CUDA context); the next job starts a new one
+    in a couple of seconds.
+    """
+    try:
+        return max(0.1, float(os.environ.get("INVERSE_STUDIO_WORKER_IDLE_S", "600")))
+    except ValueError:
+        return 600.0
+
+
 def _lock_or_refuse(run: Run, *, own: bool = False, wait: float = 0.5) -> RunLock:
     """The run's lock; :class:`InputError` when another process (``own``: this one) keeps it past ``wait``."""
     # another server's start-up check holds a run's lock for a moment, and a worker of this one releases
@@ -201,9 +216,17 @@ class JobManager:
     store : RunStore
     devices : list of str, optional
         One worker per entry; defaults to one per CUDA device, else one CPU worker.
+    isolation : {"thread", "process"}
+        Where a job runs: in its lane's worker thread, or in a child process per lane (started at
+        the lane's first job and kept). A server that also draws pages wants "process": in one
+        process a 64 px DIP run watched at 2 redraws/s took 14-22 % longer (bench/redraw.py).
     """
 
-    def __init__(self, store: RunStore | None = None, devices: list[str] | None = None) -> None:
+    def __init__(self, store: RunStore | None = None, devices: list[str] | None = None, *,
+                 isolation: str = "thread") -> None:
+        if isolation not in ("thread", "process"):
+            raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
+        self.isolation = isolation
         self.store = store or RunStore()
         if devices is None:
             import torch
@@ -214,6 +237,7 @@ class JobManager:
         # one queue per lane: each device has a heavy lane and a light one (LIGHT_KINDS), each with its worker
         self._lanes = {lane_key(d, light): d for d in devices for light in (False, True)}
         self._queues: dict[str, queue.Queue] = {k: queue.Queue() for k in self._lanes}
+        self._children = {k: ChildLane(k) for k in self._lanes} if isolation == "process" else {}
         self._live: dict[str, LiveState] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._locks: dict[str, RunLock] = {}  # held from queueing until the worker is done with the run
@@ -318,6 +342,15 @@ class JobManager:
             time.sleep(0.05)
         raise TimeoutError(f"run {run_id} still running after {timeout} s")
 
+    def worker_pids(self) -> dict[str, int]:
+        """Lane -> process id of its child, for the lanes whose child is alive (``isolation="process"``)."""
+        return {k: c.pid for k, c in self._children.items() if c.pid is not None}
+
+    def close(self) -> None:
+        """End the lanes' child processes (they end with this process anyway); a job still running fails."""
+        for child in self._children.values():
+            child.close()
+
     # --- internals -----------------------------------------------------------
     def _enqueue(self, run: Run, resume: bool, lock: RunLock) -> None:
         params = run.spec.get("params", {})
@@ -342,8 +375,14 @@ class JobManager:
     def _worker(self, key: str) -> None:
         q = self._queues[key]
         device = self._lanes[key]
+        child = self._children.get(key)
+        idle = worker_idle_s() if child is not None else None
         while True:
-            run_id, resume = q.get()
+            try:
+                run_id, resume = q.get(timeout=idle)
+            except queue.Empty:  # only with a child: this thread alone gives it jobs, so no job is lost here
+                child.close()
+                continue
             try:
                 run = self.store.get(run_id)
                 with self._lock:
@@ -354,7 +393,10 @@ class JobManager:
                         with live.lock:
                             live.state = "cancelled"
                     continue
-                _execute(JobContext(run, device, resume=resume, cancel_event=ev, live=live))
+                if child is None:
+                    _execute(JobContext(run, device, resume=resume, cancel_event=ev, live=live))
+                else:
+                    child.execute(run, device, resume=resume, live=live, cancel_event=ev, target=WORKFLOWS[run.kind])
             except Exception as e:  # never let a worker die, nor a run stay "queued" in memory
                 log.exception("worker %s: run %s", device, run_id)
                 with self._lock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 def wait_idle(page, timeout_ms: int = 30_000) -> None:  # noqa: ANN001
     """Wait until the app has finished its current script run (stale widgets are gone)."""
@@ -78,14 +80,25 @@ def plot_last_x(page, title: str) -> float | None:  # noqa: ANN001
         }""", title)
 
 
-def stop_run(page) -> None:  # noqa: ANN001
-    """Press the run's Stop button (in the page body: the app header has its own "Stop")."""
+def stop_run(page, timeout_s: float = 30.0) -> None:  # noqa: ANN001
+    """Press the run's Stop button (in the page body: the app header has its own "Stop") until the run stops.
+
+    The live fragment redraws the button twice a second, so a click can land on one that is being replaced;
+    it is pressed again until the page no longer shows the run as running. Fails when the run never stops.
+    """
+    import re as _re
+
     stop = page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True)
-    for _ in range(5):  # the live fragment redraws the button twice a second
-        if not stop.count():
+    running = page.locator('[data-testid="stMain"]').get_by_text(_re.compile(r"\brunning · iteration \d+ ·"))
+    deadline = time.time() + timeout_s
+    clicks = 0
+    while time.time() < deadline:
+        if not stop.count() and not running.count():
             return
         try:
             stop.first.click(timeout=2000)
-            return
+            clicks += 1
         except Exception:  # detached by a redraw: take the new one
-            page.wait_for_timeout(200)
+            pass
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"the run did not stop within {timeout_s:.0f} s of pressing Stop ({clicks} clicks)")

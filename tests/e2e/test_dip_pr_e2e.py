@@ -27,6 +27,9 @@ def test_dip_prior_loss_grows_live_and_the_result_is_shown(page, app_url):
     page.get_by_label("Iterations (budget)", exact=True).wait_for()
     # a budget far beyond what the test waits for: it is stopped once the growth has been seen
     fill_number(page, "Iterations (budget)", 20000)
+    # no stop detected while the test watches (a fast machine): the test stops the run itself
+    page.locator('[data-testid="stSidebar"]').get_by_text("Advanced", exact=True).last.click()
+    fill_number(page, "ES-WMV patience", 5000)
     page.get_by_role("button", name="Run", exact=True).click()
 
     seen: list[float] = []

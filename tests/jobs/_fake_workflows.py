@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -29,4 +30,4 @@ def run(ctx) -> dict:
             ctx.run.save_checkpoint({"iteration": torch.tensor(it), "total": torch.tensor(total)})
         if p.get("stop_at") == it:  # simulate the process dying: leave status "running"
             raise KeyboardInterrupt
-    return {"total": total, "last": it}
+    return {"total": total, "last": it, "pid": os.getpid()}

@@ -26,6 +26,7 @@ from engine.jobs.manager import failure_message, plain_message
 from engine.jobs.registry import WORKFLOWS
 from engine.runs import RunStore
 from engine.runs.store import Run
+from tests.jobs._procs import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 KIND = "counter"
@@ -54,14 +55,17 @@ def counter(ctx) -> dict:
 
 
 _CHILD = f"""
-import json, sys
+import json, sys, time
 from engine.jobs.registry import WORKFLOWS
 WORKFLOWS[{KIND!r}] = "tests.jobs.test_faults:counter"
 from engine.jobs import JobManager
 from engine.runs import RunStore
-mgr = JobManager(RunStore(sys.argv[1]), devices=["cpu"])
+mgr = JobManager(RunStore(sys.argv[1]), devices=["cpu"], isolation=sys.argv[3])
 rid = mgr.submit({{"kind": {KIND!r}, "params": json.loads(sys.argv[2])}})
 print(rid, flush=True)
+while sys.argv[3] == "process" and not mgr.worker_pids():
+    time.sleep(0.01)
+print(mgr.worker_pids().get("cpu", 0), flush=True)
 mgr.wait(rid, 120)
 """
 
@@ -79,20 +83,24 @@ def _iterations(run: Run) -> list[int]:
     return [r["iteration"] for r in run.metrics()]
 
 
-def _start_child(root: Path, **params) -> tuple[subprocess.Popen, str]:
-    """A server process running one counter run that parks at ``hold_at``; returns it and the run id."""
+def _start_child(root: Path, isolation: str = "thread", **params) -> tuple[subprocess.Popen, str, int]:
+    """A server process running one counter run that parks at ``hold_at``.
+
+    Returns it, the run id and the process id of its job process (0 with ``isolation="thread"``).
+    """
     env = {**os.environ, HOLD_ENV: "1", "PYTHONPATH": str(ROOT), "INVERSE_STUDIO_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(root), json.dumps(params)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(root), json.dumps(params), isolation], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     rid = proc.stdout.readline().strip()
     assert rid, proc.stderr.read() if proc.poll() is not None else "no run id from the child"
+    job_pid = int(proc.stdout.readline().strip() or 0)
     run = RunStore(root).get(rid)
     deadline = time.time() + 60
     while (not _iterations(run) or _iterations(run)[-1] < params["hold_at"]) and time.time() < deadline:
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
     assert _iterations(run)[-1] == params["hold_at"]
-    return proc, rid
+    return proc, rid, job_pid
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -103,11 +111,20 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 # --- a killed server -----------------------------------------------------------------------------
-@pytest.mark.parametrize("hold_at, checkpoint_every, ck_step", [(3, 1000, None), (7, 5, 5)],
-                         ids=["before-first-checkpoint", "after-a-checkpoint"])
-def test_sigkill_then_resume_logs_each_iteration_once(tmp_path, hold_at, checkpoint_every, ck_step):
-    proc, rid = _start_child(tmp_path, steps=12, hold_at=hold_at, checkpoint_every=checkpoint_every)
+@pytest.mark.parametrize("hold_at, checkpoint_every, ck_step, isolation",
+                         [(3, 1000, None, "thread"), (7, 5, 5, "thread"), (7, 5, 5, "process")],
+                         ids=["before-first-checkpoint", "after-a-checkpoint", "job-process"])
+def test_sigkill_then_resume_logs_each_iteration_once(tmp_path, hold_at, checkpoint_every, ck_step, isolation):
+    proc, rid, job_pid = _start_child(tmp_path, isolation, steps=12, hold_at=hold_at,
+                                      checkpoint_every=checkpoint_every)
     _kill(proc)
+    if isolation == "process":
+        # the job process, parked in a step that publishes nothing, notices its server is gone and ends
+        assert job_pid > 0
+        t_end = time.time() + 10
+        while alive(job_pid) and time.time() < t_end:
+            time.sleep(0.05)
+        assert not alive(job_pid)
     store = RunStore(tmp_path)
     run = store.get(rid)
     assert run.status()["state"] == "running"  # what the killed server left behind
@@ -217,7 +234,7 @@ def test_messages_carry_no_paths_or_exception_names(tmp_path):
 
 # --- a second server on the same runs folder ------------------------------------------------------
 def test_second_server_leaves_a_running_run_alone(tmp_path):
-    proc, rid = _start_child(tmp_path, steps=8, hold_at=4, checkpoint_every=2)
+    proc, rid, _ = _start_child(tmp_path, steps=8, hold_at=4, checkpoint_every=2)
     try:
         store = RunStore(tmp_path)
         run = store.get(rid)

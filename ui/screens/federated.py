@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.core.errors import InputError
+from ui.edit import Form, Setting, take_edit
 from ui.jobs import active_run_id, manager, snapshot
 from ui.widgets import is_active, live_header, page_run, run_button, started
 
@@ -77,6 +78,27 @@ def show_result(rid: str) -> None:
                        "application/json", key="fl-dl")
 
 
+def _notes(p: dict) -> list[str]:
+    """What the run was given that this page has no widget for (a run started from the command line)."""
+    notes = []
+    for key, label, default in (("epochs", "Local epochs per round", 1), ("seed", "Seed", 0)):
+        if key in p and p[key] != default:
+            notes.append(f"{label} was {p[key]} in this run; this page has no such setting, so the new run "
+                         f"uses {default}.")
+    return notes
+
+
+EDIT_FORM = Form(settings={
+    "fl_data": Setting("Data folder", lambda p: p["data"]),
+    "fl_sites": Setting("Sites", lambda p: p["sites"], int, lo=2, hi=8),
+    "fl_rounds": Setting("Rounds", lambda p: p["rounds"], int, lo=1, hi=50),
+    "fl_norm": Setting("Normalisation", lambda p: p["norm"], options=["all", "bn", "gn", "fedbn"]),
+    "fl_size": Setting("Film size", lambda p: p["size"], int, options=[32, 64, 96, 128]),
+    "fl_films": Setting("Films", lambda p: p["max_films"] or 0, int, lo=0, hi=6000),
+    "fl_regimes": Setting("Regimes", lambda p: p["regimes"], list, options=["fedavg", "centralised", "local"]),
+}, notes=_notes)
+
+take_edit({"federated": EDIT_FORM})
 params = setup()
 rid = page_run("federated", "fl_run", active_run_id("federated"))
 if run_button(key="fl_run", rid=rid):

@@ -4,6 +4,7 @@ symmetries of Fourier PR and the n = 2 loss landscape."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,6 +17,7 @@ from engine.gpr.initializers import INITIALIZERS
 from engine.gpr.measurements import MODELS
 from engine.gpr.teaching import fourier_symmetries, landscape_n2, minima_caption
 from engine.gpr.workflow import DIP, DIP_DEFAULT_ITERS, DIP_LABEL, DIP_REFERENCE
+from ui.edit import Form, Setting, edit_button, edited_kind, take_edit
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
@@ -216,13 +218,14 @@ def draw_sweep_live(sid: str, was_active: bool) -> None:
         st.rerun()
     extra = snap.get("extra", {})
     params = run.spec.get("params", {})
-    c = st.columns([6, 1, 1])
+    c = st.columns([5, 1, 2, 1])
     done, total = extra.get("cells_done", 0), extra.get("cells_total")
     c[0].markdown(f"**{snap['state']}** · {done} / {total or '?'} cells · run `{run.id}`")
     if snap.get("message"):
         (st.error if snap["state"] == "failed" else st.info)(snap["message"])
     stop_button(c[1], sid, snap["state"])
-    if c[2].button("Close", icon=":material/close:", key=f"sweep-close-{sid}"):
+    edit_button(c[2], run)
+    if c[3].button("Close", icon=":material/close:", key=f"sweep-close-{sid}"):
         forget_run(sid)
         st.query_params.pop("sweep", None)
         st.rerun()
@@ -364,9 +367,59 @@ def landscape_tab() -> None:
     st.caption(minima_caption(land))
 
 
-# a reopened sweep (?sweep=ID) lives on the second tab: open there
+def _is_random(p: dict) -> bool:
+    return p.get("signal") == "random"
+
+
+def _is_cdp(p: dict) -> bool:
+    return p.get("model") == "cdp"
+
+
+def _alg_is(alg: str) -> Callable[[dict], bool]:
+    return lambda p: p.get("algorithm") == alg
+
+
+def _ratios_text(p: dict) -> str:
+    r = p["ratios"]
+    return ",".join(f"{float(v):g}" for v in r) if isinstance(r, list) else r
+
+
+RECONSTRUCT_FORM = Form(settings={
+    "gpr_signal": Setting("Signal", lambda p: p["signal"], options=list(SAMPLES) + ["random"]),
+    "gpr_n": Setting("n", lambda p: p["n"], int, options=[16, 32, 64, 100, 128, 256], when=_is_random),
+    "gpr_size": Setting("Image side", lambda p: p["size"], int, options=[8, 12, 16, 24, 32],
+                        when=lambda p: not _is_random(p)),
+    "gpr_model": Setting("Measurement model", lambda p: p["model"], options=list(MODELS)),
+    "gpr_L": Setting("Masks L", lambda p: p["L"], int, lo=1, hi=12, when=_is_cdp),
+    "gpr_ratio": Setting("m/n", lambda p: p["ratio"], float, lo=1.0, hi=10.0, when=lambda p: not _is_cdp(p)),
+    "gpr_noise": Setting("Noise", lambda p: p["noise"], float, lo=0.0, hi=0.2),
+    "gpr_alg": Setting("Algorithm", lambda p: p["algorithm"], options=list(ALGORITHMS) + [DIP]),
+    "gpr_init": Setting("Initializer", lambda p: p.get("init", "default"), options=["default"] + list(INITIALIZERS),
+                        when=lambda p: p.get("algorithm") != DIP),
+    **{f"gpr_iters_{alg}": Setting("Iterations", lambda p: p["iters"], int, lo=10, hi=20000, when=_alg_is(alg))
+       for alg in list(ALGORITHMS) + [DIP]},
+    "gpr_seed": Setting("Seed", lambda p: p["seed"], int, lo=0, hi=2**31 - 1),
+    "gpr_dip_obj": Setting("Object", lambda p: p["dip"]["obj"], options=["real", "complex"], when=_alg_is(DIP)),
+    "gpr_dip_patience": Setting("ES-WMV patience", lambda p: p["dip"]["patience"], int, lo=5, hi=5000,
+                                when=_alg_is(DIP)),
+})
+SWEEP_FORM = Form(settings={
+    "sw_model": Setting("Model", lambda p: p["model"], options=list(MODELS)),
+    "sw_n": Setting("n", lambda p: p["n"], int, lo=4, hi=400),
+    "sw_ratios_True": Setting("m/n values (masks L)", _ratios_text, when=_is_cdp),
+    "sw_ratios_False": Setting("m/n values", _ratios_text, when=lambda p: not _is_cdp(p)),
+    "sw_trials": Setting("Trials per m/n", lambda p: p["trials"], int, lo=1, hi=100),
+    "sw_algs": Setting("Algorithms", lambda p: p["algorithms"], list, options=SWEEP_CHOICES),
+    "sw_tol": Setting("Success if error <", lambda p: p["tol"], float, options=[1e-3, 1e-4, 1e-5, 1e-6]),
+    "sw_seed": Setting("Seed", lambda p: p["seed"], int, lo=0, hi=2**31 - 1),
+    "sw_iters": Setting("Iterations", lambda p: p["iters"] or 0, int, lo=0, hi=20000),
+})
+
+take_edit({"gpr": RECONSTRUCT_FORM, "gpr_sweep": SWEEP_FORM})
+# a reopened sweep (?sweep=ID), or one being edited, lives on the second tab: open there
 tabs = st.tabs(["Reconstruct", "Phase transition", "Symmetries", "Landscape"],
-               default="Phase transition" if st.query_params.get("sweep") else None)
+               default="Phase transition" if st.query_params.get("sweep") or edited_kind() == "gpr_sweep"
+               else None)
 with tabs[0]:
     reconstruct_tab()
 with tabs[1]:

@@ -11,6 +11,7 @@ from engine.dip.presets import PRESETS, default_preset
 from engine.mri.inputs import BUILTIN_IMAGES, builtin_image, image_names, read_grey, read_kspace
 from engine.mri.kspace import log_magnitude
 from engine.mri.workflow import prepare_inputs
+from ui.edit import Form, Setting, take_edit
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import thin
 from ui.views.images import display_uint8
@@ -43,7 +44,7 @@ def setup() -> tuple[dict, dict] | None:
     names = image_names() + ["upload image", "upload k-space"]
     src = sb.selectbox("Input", names, key="mri_src",
                        format_func=lambda n: BUILTIN_IMAGES.get(n, n if n.startswith("upload") else f"{n} (sample)"))
-    params: dict = {}
+    params: dict = {"image": src}  # the input chosen, so that "Edit as a new run" can choose it again
     image = kspace = mask = None
     if src == "upload k-space":
         up = sb.file_uploader("Complex k-space (NPY, NPZ with kspace + mask, HDF5)", type=["npy", "npz", "h5"],
@@ -59,6 +60,7 @@ def setup() -> tuple[dict, dict] | None:
     else:
         size = sb.selectbox("Size", [32, 64, 128, 256], index=2, key="mri_size",
                             help="MR_small is 64x64 natively") if src != "MR_small" else None
+        params["size"] = size
         if src == "upload image":
             up = sb.file_uploader("Grey image (DICOM, PNG, JPEG, TIFF)", key="mri_upload")
             if up is None:
@@ -159,6 +161,43 @@ def show_results(rid: str) -> None:
         st.json(s)
 
 
+def _simulated(p: dict) -> bool:
+    return p.get("source", "simulated") == "simulated"
+
+
+def _image(p: dict) -> str:
+    if "image" in p:
+        return p["image"]
+    if p.get("source") == "measured":
+        return "upload k-space"
+    raise KeyError("image")  # a run made before the page recorded its input
+
+
+def _notes(p: dict) -> list[str]:
+    """The inputs that were uploaded: files are not kept as uploads, so they must be given again."""
+    if p.get("source") == "measured":
+        return ["The k-space was an uploaded file. Uploaded files are not kept for editing: upload it again in "
+                "the sidebar."]
+    if p.get("image") == "upload image":
+        return ["The image was an uploaded file. Uploaded files are not kept for editing: upload it again in "
+                "the sidebar (its size, mask and solver settings are filled in)."]
+    return []
+
+
+EDIT_FORM = Form(settings={
+    "mri_src": Setting("Input", _image, options=image_names() + ["upload image", "upload k-space"]),
+    "mri_size": Setting("Size", lambda p: p["size"], int, options=[32, 64, 128, 256],
+                        when=lambda p: _simulated(p) and p.get("image") != "MR_small"),
+    "mri_mask_kind": Setting("Mask", lambda p: p["mask_kind"], options=["random", "equispaced"], when=_simulated),
+    "mri_acc": Setting("Acceleration", lambda p: p["acceleration"], int, options=[2, 4, 8], when=_simulated),
+    "mri_noise": Setting("k-space noise σ", lambda p: p["noise_sigma"], float,
+                         options=[0.0, 0.005, 0.01, 0.02, 0.05], when=_simulated),
+    "mri_preset": Setting("Preset", lambda p: p["preset"], options=list(PRESETS)),
+    "mri_iters": Setting("DIP budget", lambda p: p["max_iters"], int, lo=0, hi=20000),
+    "mri_seed": Setting("Seed", lambda p: p["seed"], int, lo=0, hi=2**31 - 1),
+}, notes=_notes)
+
+take_edit({"mri": EDIT_FORM})
 prepared = setup()
 rid = page_run("mri", "mri_run", active_run_id("mri"))
 if run_button(key="mri_run", rid=rid, disabled=prepared is None, where=st.sidebar):

@@ -4,6 +4,9 @@ then read the warnings, rank, average, compare with the data, check the PRTF and
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
@@ -19,6 +22,7 @@ from engine.core.errors import InputError
 from engine.core.imageio import read_image
 from engine.dip.presets import preset_names
 from engine.dip.samples import SAMPLES, load_sample
+from ui.edit import Form, Setting, take_edit
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views import cdi as views
 from ui.views.curves import curve_figure
@@ -117,7 +121,8 @@ def _pattern(sb) -> dict | None:  # noqa: ANN001
         sample = sb.selectbox("Object from image", list(SAMPLES), index=list(SAMPLES).index("camera"),
                               format_func=lambda n: f"{n} — {SAMPLES[n]}", key="sample")
         size = sb.selectbox("Detector size", [64, 128, 256, 512], index=2, key="size")
-        photons = 10 ** sb.slider("Photons (log10)", 5.0, 10.0, 9.0, 0.5, key="photons")
+        log_photons = sb.slider("Photons (log10)", 5.0, 10.0, 9.0, 0.5, key="photons")
+        photons = 10 ** log_photons
         oversampling = sb.slider("Oversampling", 2.0, 4.0, 2.5, 0.1, key="oversampling")
         beamstop = sb.slider("Beamstop radius (px)", 0.0, 6.0, 1.0, 0.5, key="beamstop",
                              help="Larger than the central speckle, it removes the low frequencies that "
@@ -129,8 +134,12 @@ def _pattern(sb) -> dict | None:  # noqa: ANN001
                             help="Untick to see what the page finds on its own, as with a real detector "
                                  "file that reads 0 behind the beamstop")
         base = data["mask"] if given else np.zeros(data["mask"].shape, bool)
+        # how the pattern was made, so that "Edit as a new run" can make it again
+        simulation = {"sample": sample, "size": size, "photons_log10": log_photons,
+                      "oversampling": oversampling, "beamstop": beamstop, "gap": gap, "seed": int(sim_seed),
+                      "given_mask": given}
         return {"intensity": data["intensity"], "base": base, "truth": data["truth"],
-                "label": f"sim-{sample}-{size}", "notes": []}
+                "label": f"sim-{sample}-{size}", "notes": [], "simulation": simulation}
     up = sb.file_uploader("Pattern (NPY, NPZ, TIFF, EDF, CXI, HDF5)", type=TYPES, key="upload")
     mk = sb.file_uploader("Mask (optional, nonzero = not measured)", type=TYPES, key="mask_upload")
     if up is None:
@@ -143,7 +152,7 @@ def _pattern(sb) -> dict | None:  # noqa: ANN001
         st.error(str(e))
         return None
     return {"intensity": data["intensity"], "base": data["mask"], "truth": None,
-            "label": up.name.rsplit(".", 1)[0], "notes": data.get("notes", [])}
+            "label": up.name.rsplit(".", 1)[0], "notes": data.get("notes", []), "simulation": None}
 
 
 def _support(sb, intensity: np.ndarray, mask: np.ndarray) -> tuple[str, np.ndarray, float | None] | None:  # noqa: ANN001
@@ -182,6 +191,19 @@ def _support(sb, intensity: np.ndarray, mask: np.ndarray) -> tuple[str, np.ndarr
         return None
 
 
+def _support_drawn() -> dict:
+    """How the initial support was drawn (its mode and sizes), so that "Edit as a new run" can draw it again."""
+    ss = st.session_state
+    mode = ss.get("support_mode", "autocorrelation")
+    sizes = {"disc": ["disc_size"], "rectangle": ["rect_h", "rect_w"]}.get(mode, [])
+    return {"mode": mode, **{k: ss[k] for k in sizes if k in ss}}
+
+
+def _origin(pat: dict) -> dict:
+    """The params that say how the page made the pattern and the support (the job reads none of them)."""
+    return {"simulation": pat["simulation"], "initial_support": pat["support_drawn"]}
+
+
 def setup() -> dict | None:
     """The sidebar: pattern, unmeasured pixels, initial support and the solver. Returns what to run."""
     sb = st.sidebar
@@ -200,6 +222,7 @@ def setup() -> dict | None:
     mask = np.asarray(mask, bool)
 
     chosen = _support(sb, intensity, mask)
+    pat = dict(pat, support_drawn=_support_drawn())
 
     sb.header("Solver")
     solver = sb.radio("Solver", list(SOLVERS), format_func=SOLVERS.get, key="solver",
@@ -241,7 +264,8 @@ def setup() -> dict | None:
     if thr is not None:
         opts["autocorr_threshold"] = thr
     params = {"recipe": recipe, "starts": int(starts), "seed": int(seed), "options": opts,
-              "average": int(average), "publish_every": 10, "label": pat["label"], "mask_zeros": mode}
+              "average": int(average), "publish_every": 10, "label": pat["label"], "mask_zeros": mode,
+              "recipe_preset": preset, **_origin(pat)}
     return _job(pat, params, intensity=intensity, base=base, mask=mask, info=info, support=support, smode=smode,
                 runnable=runnable)
 
@@ -285,7 +309,7 @@ def _dip_setup(sb, pat: dict, intensity: np.ndarray, base: np.ndarray, mask: np.
     dip = {"preset": preset, "max_iters": int(iters), "obj": obj, "loss": loss, "lr": float(lr),
            "patience": int(patience), "shrink_every": int(shrink)}
     params = {"solver": "dip", "dip": dip, "seed": int(seed), "publish_every": 10, "label": pat["label"],
-              "mask_zeros": mode, "options": {} if thr is None else {"autocorr_threshold": thr}}
+              "mask_zeros": mode, "options": {} if thr is None else {"autocorr_threshold": thr}, **_origin(pat)}
     return _job(pat, params, intensity=intensity, base=base, mask=mask, info=info, support=support, smode=smode,
                 runnable=runnable)
 
@@ -564,6 +588,99 @@ def show_results(rid: str) -> None:
                          "application/json", key="dl-json")
 
 
+def _sim(p: dict) -> dict:
+    return p["simulation"]
+
+
+def _simulated(p: dict) -> bool:
+    return isinstance(p.get("simulation"), dict)
+
+
+def _classic(p: dict) -> bool:
+    return p.get("solver", "classic") != "dip"
+
+
+def _dip(p: dict) -> bool:
+    return p.get("solver") == "dip"
+
+
+def _drawn(p: dict) -> dict:
+    return p["initial_support"]
+
+
+def _mode_is(*modes: str) -> Callable[[dict], bool]:
+    return lambda p: isinstance(p.get("initial_support"), dict) and p["initial_support"].get("mode") in modes
+
+
+def _recipe_preset(p: dict) -> str:
+    if "recipe_preset" in p:
+        return p["recipe_preset"]
+    named = [name for name, chain in PRESETS.items() if chain is not None and chain == p.get("recipe")]
+    return named[0] if named else "Custom"  # a run made before the page recorded the preset
+
+
+def _notes(p: dict) -> list[str]:
+    """The inputs that were uploaded: files are not kept as uploads, so they must be given again."""
+    notes = []
+    if not _simulated(p):
+        notes.append(f"The pattern was an uploaded file ({p.get('label') or 'no name recorded'}), with its mask if "
+                     "one was given. Uploaded files are not kept for editing: upload them again in the sidebar.")
+    if isinstance(p.get("initial_support"), dict) and p["initial_support"].get("mode") == "upload":
+        notes.append("The initial support was an uploaded image: upload it again in the sidebar.")
+    return notes
+
+
+def _opt(name: str) -> Callable[[dict], Any]:
+    return lambda p: p["options"][name]
+
+
+def _dip_opt(name: str) -> Callable[[dict], Any]:
+    return lambda p: p["dip"][name]
+
+
+EDIT_FORM = Form(settings={
+    "source": Setting("Source", lambda p: "Simulate a pattern" if _simulated(p) else "Upload",
+                      options=["Simulate a pattern", "Upload"]),
+    "sample": Setting("Object from image", lambda p: _sim(p)["sample"], options=list(SAMPLES), when=_simulated),
+    "size": Setting("Detector size", lambda p: _sim(p)["size"], int, options=[64, 128, 256, 512], when=_simulated),
+    "photons": Setting("Photons (log10)", lambda p: _sim(p)["photons_log10"], float, lo=5.0, hi=10.0,
+                       when=_simulated),
+    "oversampling": Setting("Oversampling", lambda p: _sim(p)["oversampling"], float, lo=2.0, hi=4.0,
+                            when=_simulated),
+    "beamstop": Setting("Beamstop radius", lambda p: _sim(p)["beamstop"], float, lo=0.0, hi=6.0, when=_simulated),
+    "gap": Setting("Detector gap", lambda p: _sim(p)["gap"], bool, when=_simulated),
+    "sim_seed": Setting("Simulation seed", lambda p: _sim(p)["seed"], int, lo=0, hi=10_000, when=_simulated),
+    "sim_mask": Setting("Give the solver the simulated mask", lambda p: _sim(p)["given_mask"], bool,
+                        when=_simulated),
+    "mask_zeros": Setting("Zero pixels", lambda p: p["mask_zeros"], options=list(MASK_MODES)),
+    "support_mode": Setting("Support", lambda p: _drawn(p)["mode"], options=list(SUPPORT_MODES)),
+    "ac_threshold": Setting("Autocorrelation threshold", _opt("autocorr_threshold"), float, lo=0.01, hi=0.9,
+                            when=_mode_is("autocorrelation")),
+    "disc_size": Setting("Disc diameter", lambda p: _drawn(p)["disc_size"], int, lo=2, hi=95, when=_mode_is("disc")),
+    "rect_h": Setting("Height", lambda p: _drawn(p)["rect_h"], int, lo=2, hi=95, when=_mode_is("rectangle")),
+    "rect_w": Setting("Width", lambda p: _drawn(p)["rect_w"], int, lo=2, hi=95, when=_mode_is("rectangle")),
+    "solver": Setting("Solver", lambda p: "dip" if _dip(p) else "classic", options=list(SOLVERS)),
+    "preset": Setting("Recipe", _recipe_preset, options=list(PRESETS), when=_classic),
+    "recipe": Setting("Operator chain", lambda p: p["recipe"], when=lambda p: _classic(p)
+                      and _recipe_preset(p) == "Custom"),
+    "starts": Setting("Random starts", lambda p: p["starts"], int, lo=1, hi=64, when=_classic),
+    "seed": Setting("Seed", lambda p: p["seed"], int, lo=0, hi=2**31 - 1),
+    "beta_hio": Setting("HIO β", _opt("beta_hio"), float, lo=0.5, hi=1.0, when=_classic),
+    "beta_raar": Setting("RAAR β", _opt("beta_raar"), float, lo=0.5, hi=1.0, when=_classic),
+    "thr": Setting("Shrink-wrap threshold", _opt("threshold"), float, lo=0.05, hi=0.5, when=_classic),
+    "free": Setting("Free pixels", _opt("free_fraction"), float, lo=0.0, hi=0.1, when=_classic),
+    "positivity": Setting("Real, positive object", _opt("positivity"), bool, when=_classic),
+    "average": Setting("Best starts to average", lambda p: p["average"], int, lo=0, hi=64, when=_classic),
+    "dip_preset": Setting("Network preset", _dip_opt("preset"), options=["pr"] + preset_names(), when=_dip),
+    "dip_iters": Setting("Iterations (budget)", _dip_opt("max_iters"), int, lo=10, hi=100_000, when=_dip),
+    "dip_object": Setting("Object", _dip_opt("obj"), options=list(DIP_OBJECTS), when=_dip),
+    "dip_loss": Setting("Loss", _dip_opt("loss"), options=list(DIP_LOSSES), when=_dip),
+    "dip_lr": Setting("Learning rate", _dip_opt("lr"), float, lo=1e-4, hi=0.1, when=_dip),
+    "dip_patience": Setting("ES-WMV patience", _dip_opt("patience"), int, lo=5, hi=5000, when=_dip),
+    "dip_shrink": Setting("Shrink-wrap every", _dip_opt("shrink_every"), int, lo=0, hi=5000, when=_dip),
+}, notes=_notes)
+
+take_edit({"cdi": EDIT_FORM})
 prepared = setup()
 rid = page_run("cdi", "run", active_run_id("cdi"))
 runnable = bool(prepared and prepared["runnable"])

@@ -15,6 +15,7 @@ from engine.dip.inputs import TASKS, prepare_inputs
 from engine.dip.presets import PRESETS, default_preset, task_key
 from engine.dip.samples import SAMPLES, load_sample
 from engine.runs import Run
+from ui.edit import Form, Setting, take_edit
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views.curves import thin
 from ui.views.images import display_uint8
@@ -71,6 +72,7 @@ def setup() -> tuple[dict, dict] | None:
     source = sb.radio("Image", ["Bundled sample", "Upload"], horizontal=True, key="source")
     reference = None
     already_corrupted = False
+    origin: dict = {}  # which bundled sample, so that "Edit as a new run" can choose it again
     if source == "Bundled sample":
         name = sb.selectbox("Sample", list(SAMPLES), format_func=lambda n: f"{n} — {SAMPLES[n]}",
                             key="sample")
@@ -78,6 +80,7 @@ def setup() -> tuple[dict, dict] | None:
                             help="Centre crop, resized. 256² is the benchmark size.")
         image = _sample(name, size)
         label = name
+        origin = {"sample": name, "size": size}
     else:
         up = sb.file_uploader("Image (PNG, JPEG, TIFF, NPY, NPZ)", type=["png", "jpg", "jpeg", "tif", "tiff",
                                                                          "npy", "npz"], key="upload")
@@ -103,7 +106,7 @@ def setup() -> tuple[dict, dict] | None:
 
     sb.header("Task")
     task = sb.selectbox("Task", list(TASKS), format_func=lambda t: TASKS[t], key="task")
-    params: dict = {"task": task, "simulate": not already_corrupted}
+    params: dict = {"task": task, "simulate": not already_corrupted, **origin}
     mask = None
     if task == "denoise" and not already_corrupted:
         names = ["gaussian_sigma"] + [n for n in corruption_names() if n != "gaussian_sigma"]
@@ -144,9 +147,13 @@ def setup() -> tuple[dict, dict] | None:
     p = PRESETS[preset]
     tk = task_key(task, factor=params.get("factor", 4))
     # a new preset or task brings its own W, P and budget; edits stick until then
+    defaults = {"window": p.window, "patience": p.patience, "max_iters": p.budget(tk)}
     if st.session_state.get("solver_defaults_for") != (preset, tk):
-        st.session_state.update(window=p.window, patience=p.patience, max_iters=p.budget(tk),
-                                solver_defaults_for=(preset, tk))
+        st.session_state.update(defaults, solver_defaults_for=(preset, tk))
+    for key, value in defaults.items():
+        # a script run that stopped before these widgets (waiting for an upload) dropped their values
+        if key not in st.session_state:
+            st.session_state[key] = value
     with sb.expander("Advanced"):
         params["loss"] = st.selectbox("Loss", ["mse", "l1", "huber"], key="loss")
         params["stopping"] = st.selectbox("Early stopping", ["wmv", "emv", "none"], key="stopping",
@@ -317,6 +324,86 @@ def show_results(rid: str) -> None:
                          "application/json", key="dl-json")
 
 
+def _bundled(p: dict) -> bool:
+    return bool(p.get("sample"))
+
+
+def _noise(p: dict) -> bool:
+    return p.get("task") == "denoise" and bool(p.get("simulate"))
+
+
+def _derive(run: Run, p: dict) -> dict:
+    """What a run made before the page recorded its sample tells through its label and saved reference."""
+    if not p.get("sample") and p.get("label") in SAMPLES and p.get("simulate"):
+        p["sample"] = p["label"]
+        shape = run.array_shape("reference") or ()
+        if len(shape) >= 2 and shape[0] == shape[1]:
+            p["size"] = shape[0]
+    p["_reference_saved"] = run.has_array("reference")
+    return p
+
+
+def _notes(p: dict) -> list[str]:
+    """The inputs that were uploaded: files are not kept as uploads, so they must be given again."""
+    notes = []
+    if not _bundled(p):
+        notes.append(f"The image was an uploaded file ({p.get('label') or 'no name recorded'}). Uploaded files "
+                     "are not kept for editing: upload it again in the sidebar.")
+        if not p.get("simulate") and p.get("_reference_saved"):
+            notes.append("The run also had a clean reference, an uploaded file: upload it again to compare "
+                         "against it.")
+    if p.get("task") == "inpaint" and p.get("mask_kind") == "upload":
+        notes.append("The inpainting mask was an uploaded file: upload it again in the sidebar.")
+    return notes
+
+
+def _corruptions() -> list[str]:
+    return ["gaussian_sigma"] + [n for n in corruption_names() if n != "gaussian_sigma"]
+
+
+EDIT_FORM = Form(settings={
+    "source": Setting("Image", lambda p: "Bundled sample" if _bundled(p) else "Upload",
+                      options=["Bundled sample", "Upload"]),
+    "sample": Setting("Sample", lambda p: p["sample"], options=list(SAMPLES), when=_bundled),
+    "size": Setting("Size", lambda p: p["size"], int, options=[64, 128, 256, 512], when=_bundled),
+    "already": Setting("This image is already corrupted", lambda p: not p["simulate"], bool,
+                       when=lambda p: not _bundled(p)),
+    "task": Setting("Task", lambda p: p["task"], options=list(TASKS)),
+    "corruption": Setting("Corruption", lambda p: p["corrupt"], options=_corruptions(), when=_noise),
+    "sigma": Setting("Noise σ", lambda p: p["severity"], int, lo=5, hi=75,
+                     when=lambda p: _noise(p) and p.get("corrupt") == "gaussian_sigma"),
+    "severity": Setting("Severity", lambda p: p["severity"], int, lo=1, hi=5,
+                        when=lambda p: _noise(p) and p.get("corrupt") != "gaussian_sigma"),
+    "mask_kind": Setting("Mask", lambda p: p["mask_kind"], options=["random", "text", "blocks", "upload"],
+                         when=lambda p: p.get("task") == "inpaint"),
+    "mask_frac": Setting("Missing pixels", lambda p: p["mask_fraction"], float, lo=0.1, hi=0.9,
+                         when=lambda p: p.get("task") == "inpaint" and p.get("mask_kind") == "random"),
+    "factor": Setting("Factor", lambda p: p["factor"], int, options=[2, 4, 8], when=lambda p: p.get("task") == "sr"),
+    "kernel": Setting("Kernel", lambda p: p["kernel"], options=["gaussian", "motion"],
+                      when=lambda p: p.get("task") == "deblur"),
+    "quality": Setting("JPEG quality", lambda p: p["quality"], int, lo=5, hi=50,
+                       when=lambda p: p.get("task") == "jpeg"),
+    "preset": Setting("Preset", lambda p: p["preset"], options=list(PRESETS)),
+    "loss": Setting("Loss", lambda p: p["loss"], options=["mse", "l1", "huber"]),
+    "stopping": Setting("Early stopping", lambda p: p["stopping"], options=["wmv", "emv", "none"]),
+    "window": Setting("Window W", lambda p: p["window"], int, lo=2, hi=1000),
+    "patience": Setting("Patience P", lambda p: p["patience"], int, lo=5, hi=5000),
+    "max_iters": Setting("Iteration budget", lambda p: p["max_iters"], int, lo=10, hi=20000),
+    "to_budget": Setting("Keep going after the stop is detected", lambda p: p["run_to_budget"], bool),
+    "seed": Setting("Seed", lambda p: p["seed"], int, lo=0, hi=2**31 - 1),
+}, notes=_notes, derive=_derive)
+
+
+def _keep_solver_settings() -> None:
+    """After an edit: the run's W, P and budget stay, rather than the preset's (setup sets them anew on a
+    new preset or task); setup fills in with the preset's what the run did not record."""
+    ss = st.session_state
+    preset = ss.get("preset") or default_preset(pick_device(None))
+    ss["solver_defaults_for"] = (preset, task_key(ss.get("task") or "denoise", factor=ss.get("factor") or 4))
+
+
+if take_edit({"restore": EDIT_FORM}) is not None:
+    _keep_solver_settings()
 prepared = setup()
 rid = page_run("restore", "run", active_run_id("restore"))
 if run_button(key="run", rid=rid, disabled=prepared is None, where=st.sidebar):

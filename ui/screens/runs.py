@@ -9,6 +9,7 @@ import streamlit as st
 
 from engine.core.errors import InputError
 from engine.runs import KIND_LABELS, Run
+from ui.edit import EDITABLE_KINDS, URL_PARAM
 from ui.jobs import manager
 from ui.views.curves import compare_figure
 
@@ -205,7 +206,8 @@ with left:
                             key="reopen-pick")
         run = by_id[pick]
         busy = is_busy(run)
-        c = st.columns(3)
+        row = st.container(horizontal=True)  # buttons as wide as their labels, wrapping on a narrow screen
+        c = [row] * 4
         if c[0].button("Open", key="reopen", icon=":material/open_in_new:", type="primary",
                        help="Show the run on its own page"):
             page = PAGE_OF.get(run.kind)
@@ -214,10 +216,16 @@ with left:
             else:
                 script, param = page  # a sweep is named by ?sweep=, every other run by ?run=
                 st.switch_page(script, query_params={param: pick})
-        c[1].download_button("Export ZIP", run.export_zip, f"{pick}.zip", "application/zip", key="export",
+        editable = run.kind in EDITABLE_KINDS and run.kind in PAGE_OF
+        if c[1].button("Edit as a new run", key="edit-run", icon=":material/edit:", disabled=not editable,
+                       help="Open the run's page with its settings filled in, to change one and run again; this "
+                            "run stays as it is" if editable else
+                            f"The {kind_label(run.kind)} page has no settings to take from a run"):
+            st.switch_page(PAGE_OF[run.kind][0], query_params={URL_PARAM: pick})
+        c[2].download_button("Export ZIP", run.export_zip, f"{pick}.zip", "application/zip", key="export",
                              icon=":material/download:", on_click="ignore",
                              help="The run folder (spec, status, metrics, arrays, images, summary) as a zip")
-        if c[2].button("Delete", key="delete", icon=":material/delete:", disabled=busy,
+        if c[3].button("Delete", key="delete", icon=":material/delete:", disabled=busy,
                        help="Stop the run first" if busy else "Remove the run and all its files"):
             st.session_state[_CONFIRM] = pick
         if st.session_state.get(_CONFIRM) == pick:
