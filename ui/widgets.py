@@ -212,7 +212,8 @@ class LiveFigure(go.Figure):
 
 
 def live_chart(where: Any, rows: Sequence[dict], keys: Sequence[str], title: str, *, key: str,
-               log_y: bool = False, marker: int | None = None, marker_label: str = "t*") -> None:
+               log_y: bool = False, marker: int | None = None, marker_label: str = "t*",
+               labels: dict[str, str] | None = None) -> None:
     """:func:`curve_figure` of ``rows`` in ``where``, built once per session and ``key`` and then updated.
 
     The curve is thinned to :data:`LIVE_POINTS`; a moving marker moves the figure's line. Only a
@@ -221,14 +222,15 @@ def live_chart(where: Any, rows: Sequence[dict], keys: Sequence[str], title: str
     rows = thin(rows, LIVE_POINTS)
     marker = marker if marker is not None and marker > 0 else None
     data = [series(rows, k) for k in keys]
-    shape = (title, tuple(keys), log_y, marker is not None, marker_label, tuple(bool(x) for x, _ in data))
+    shape = (title, tuple(keys), log_y, marker is not None, marker_label, tuple(bool(x) for x, _ in data),
+             tuple(sorted((labels or {}).items())))
     # what the figure shows: an unchanged curve (a run that is not going on) costs no update, and another
     # run's curve never passes for this one's
     newest = (marker, len(rows), tuple((x[0], x[-1], y[0], y[-1]) if x else None for x, y in data))
     figs = st.session_state.setdefault(_FIGS, {})
     held = figs.get(key)
     if held is None or held[0] != shape:
-        built = curve_figure(rows, keys, title, log_y=log_y, marker=marker, marker_label=marker_label)
+        built = curve_figure(rows, keys, title, log_y=log_y, marker=marker, marker_label=marker_label, labels=labels)
         plain = built.to_dict()
         # plain SVG lines: a few hundred points, and WebGL without a GPU costs the browser (and the solver) more
         plain["data"] = [dict(t, type="scatter") for t in plain["data"]]

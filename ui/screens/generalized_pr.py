@@ -19,9 +19,18 @@ from engine.gpr.teaching import fourier_symmetries, landscape_n2, minima_caption
 from engine.gpr.workflow import DIP, DIP_DEFAULT_ITERS, DIP_LABEL, DIP_REFERENCE
 from ui.edit import Form, Setting, edit_button, edited_kind, take_edit
 from ui.jobs import active_run_id, manager, snapshot
-from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import forget_run, is_active, live_header, page_run, queue_note, run_button, started, stop_button
+from ui.widgets import (
+    forget_run,
+    is_active,
+    live_chart,
+    live_header,
+    page_run,
+    queue_note,
+    run_button,
+    started,
+    stop_button,
+)
 
 st.title("Generalized phase retrieval")
 st.caption("Recover x from y_k = |a_k* x|² (Gaussian or coded-diffraction a_k), up to a global phase. "
@@ -117,19 +126,21 @@ def draw_reconstruct_live(rid: str, was_active: bool) -> None:
         m[2].metric("Amplitude residual", f"{last['loss']:.2e}")
     cols = st.columns([2, 1, 1])
     t_star = snap.get("extra", {}).get("es_iteration")
-    cols[0].plotly_chart(curve_figure(rows, ["error", "loss"], "Error and loss", log_y=True, marker=t_star,
-                                      labels={"error": "relative error", "loss": "‖|Az|−√y‖/‖√y‖"}),
-                         key="gpr-curve")
+    # updated in place, not rebuilt twice a second
+    live_chart(cols[0], rows, ["error", "loss"], "Error and loss", key="gpr-curve", log_y=True, marker=t_star,
+               labels={"error": "relative error", "loss": "‖|Az|−√y‖/‖√y‖"})
     if any(r.get("es_variance") is not None for r in rows):
-        cols[0].plotly_chart(curve_figure(rows, ["es_variance"], "ES-WMV variance", log_y=True, marker=t_star,
-                                          labels={"es_variance": "variance"}), key="gpr-var-curve")
+        live_chart(cols[0], rows, ["es_variance"], "ES-WMV variance", key="gpr-var-curve", log_y=True,
+                   marker=t_star, labels={"es_variance": "variance"})
     if run.file("signal.png").exists():
         cols[1].image(display_uint8(np.asarray(_png(str(run.file("signal.png"))))), caption="Truth |x|")
     if snap.get("preview") is not None:
         cols[2].image(display_uint8(snap["preview"]), caption=f"|iterate|, iteration {snap['iteration']}")
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
 def _png(path: str) -> np.ndarray:
+    """A run's image, read once: the live panel draws it twice a second."""
     from PIL import Image
 
     with Image.open(path) as im:

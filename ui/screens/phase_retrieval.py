@@ -25,9 +25,8 @@ from engine.dip.samples import SAMPLES, load_sample
 from ui.edit import Form, Setting, take_edit
 from ui.jobs import active_run_id, manager, snapshot
 from ui.views import cdi as views
-from ui.views.curves import curve_figure
 from ui.views.images import display_uint8
-from ui.widgets import is_active, live_header, page_run, run_button, started
+from ui.widgets import is_active, live_chart, live_header, page_run, run_button, started
 
 st.title("Beamline CDI: Fourier phase retrieval")
 st.caption("Recover a complex object x from its diffraction pattern |F x|², up to a translation, the "
@@ -450,11 +449,12 @@ def _draw_dip_live(snap: dict, extra: dict, rows: list[dict]) -> None:
         cols[0].image(display_uint8(snap["preview"]),
                       caption=f"Current object, iteration {snap['iteration']} (hue: phase, brightness: amplitude)")
         cols[0].image(views.phase_wheel(96), caption=WHEEL_CAPTION, width=96)
-    cols[1].plotly_chart(curve_figure(rows, ["loss"], DIP_LOSS_TITLE, log_y=True, marker=t_star,
-                                      labels={"loss": "loss"}), key="dip-loss-chart")
+    # updated in place, not rebuilt: a figure built twice a second kept the page's redraws busy
+    live_chart(cols[1], rows, ["loss"], DIP_LOSS_TITLE, key="dip-loss-chart", log_y=True, marker=t_star,
+               labels={"loss": "loss"})
     if any(r.get("es_variance") is not None for r in rows):
-        cols[1].plotly_chart(curve_figure(rows, ["es_variance"], DIP_VAR_TITLE, log_y=True, marker=t_star,
-                                          labels={"es_variance": "variance"}), key="dip-var-chart")
+        live_chart(cols[1], rows, ["es_variance"], DIP_VAR_TITLE, key="dip-var-chart", log_y=True, marker=t_star,
+                   labels={"es_variance": "variance"})
     else:
         cols[1].caption("The ES-WMV variance appears once its window of outputs is full.")
 
