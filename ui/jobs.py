@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -23,7 +24,11 @@ def isolation() -> str:
     every redraw of a watching browser (``bench/redraw.py`` measures both).
     """
     value = os.environ.get("INVERSE_STUDIO_ISOLATION", "process").strip().lower()
-    return value if value in ("process", "thread") else "process"
+    if value not in ("process", "thread"):
+        logging.getLogger(__name__).warning("INVERSE_STUDIO_ISOLATION=%r is not 'process' or 'thread'; "
+                                            "the jobs run in child processes", value)
+        return "process"
+    return value
 
 
 @st.cache_resource(show_spinner=False)

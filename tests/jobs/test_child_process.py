@@ -120,6 +120,21 @@ def test_an_idle_lane_ends_its_child(tmp_path, monkeypatch):
         m.close()
 
 
+def test_a_child_that_cannot_start_fails_its_run_in_plain_words(tmp_path, monkeypatch):
+    import engine.jobs.child as child_module
+
+    # an interpreter that exits at once with status 1, as one whose imports are broken would
+    monkeypatch.setattr(child_module.sys, "executable", "/bin/false")
+    m = JobManager(RunStore(tmp_path), devices=["cpu"], isolation="process")
+    try:
+        rid = m.submit(_spec(steps=2))
+        assert m.wait(rid, 30) == "failed"
+        assert "worker process exited with status 1" in m.snapshot(rid)["message"]
+        assert m.store.get(rid).status()["state"] == "failed"
+    finally:
+        m.close()
+
+
 def test_isolation_is_checked(tmp_path):
     with pytest.raises(ValueError, match="isolation"):
         JobManager(RunStore(tmp_path), devices=["cpu"], isolation="fork")
